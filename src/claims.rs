@@ -1,0 +1,305 @@
+//! What a verified token hands to handlers: [`VerifiedToken`], the typed [`Claims<T>`]
+//! extractor, and [`AccessTokenClaims`] for RFC 9068 access tokens.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::error::{AuthError, InvalidToken};
+use crate::response::{Refusal, RefusalResponder};
+use crate::scope::Scopes;
+
+/// What the layer leaves in the request extensions: the verified token (`None` for an
+/// anonymous request the guard lets through) and how to answer refusals.
+#[derive(Clone)]
+pub(crate) struct AuthState {
+    pub(crate) token: Option<VerifiedToken>,
+    pub(crate) responder: Arc<dyn RefusalResponder>,
+}
+
+impl AuthState {
+    pub(crate) fn refuse(&self, error: AuthError) -> Refusal {
+        Refusal { error, responder: Some(Arc::clone(&self.responder)) }
+    }
+}
+
+/// A token that passed every check: its claims, scopes, issuer and key id.
+///
+/// It is also an extractor. The raw token is not kept, so neither `Debug` nor anything else
+/// can print it.
+#[derive(Clone)]
+pub struct VerifiedToken(Arc<Inner>);
+
+struct Inner {
+    claims: Value,
+    scopes: Scopes,
+    issuer: Arc<str>,
+    kid: Option<Arc<str>>,
+    expires_at: f64,
+}
+
+impl VerifiedToken {
+    pub(crate) fn new(claims: Value, scopes: Scopes, issuer: Arc<str>, kid: Option<Arc<str>>, expires_at: f64) -> Self {
+        Self(Arc::new(Inner { claims, scopes, issuer, kid, expires_at }))
+    }
+
+    /// All claims, as JSON.
+    pub fn claims(&self) -> &Value {
+        &self.0.claims
+    }
+
+    /// The claims deserialized into `T`.
+    pub fn claims_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.0.claims)
+    }
+
+    /// The `sub` claim, if it has one.
+    pub fn subject(&self) -> Option<&str> {
+        self.0.claims.get("sub").and_then(Value::as_str)
+    }
+
+    /// The scopes and mapped roles.
+    pub fn scopes(&self) -> &Scopes {
+        &self.0.scopes
+    }
+
+    /// The trusted issuer that signed it.
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
+    /// The `kid` of the key that verified it.
+    pub fn key_id(&self) -> Option<&str> {
+        self.0.kid.as_deref()
+    }
+
+    /// Its `exp`, in seconds since the Unix epoch.
+    pub fn expires_at_secs(&self) -> f64 {
+        self.0.expires_at
+    }
+
+    /// Its `exp`.
+    pub fn expires_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs_f64(self.0.expires_at.max(0.0).min(1e12))
+    }
+}
+
+impl fmt::Debug for VerifiedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedToken")
+            .field("issuer", &self.issuer())
+            .field("subject", &self.subject())
+            .field("key_id", &self.key_id())
+            .field("scopes", self.scopes())
+            .field("expires_at", &self.0.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the layer's verdict; a missing one means the layer is not applied.
+pub(crate) fn auth_state(parts: &Parts) -> Result<&AuthState, Refusal> {
+    parts.extensions.get::<AuthState>().ok_or_else(|| {
+        tracing::error!("bearer-guard extractor used on a route without BearerGuardLayer");
+        Refusal::from(AuthError::MissingLayer)
+    })
+}
+
+/// The verified token of this request; anonymous requests get the core layer's 401.
+pub(crate) fn verified_token(parts: &Parts) -> Result<(&VerifiedToken, &AuthState), Refusal> {
+    let state = auth_state(parts)?;
+    match &state.token {
+        Some(token) => Ok((token, state)),
+        None => Err(state.refuse(AuthError::MissingToken)),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        verified_token(parts).map(|(t, _)| t.clone())
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for VerifiedToken {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(auth_state(parts)?.token.clone())
+    }
+}
+
+/// The verified claims, deserialized into `T`.
+///
+/// Claims that don't fit `T` are refused with `401 invalid_token` (the token is not one this
+/// route can use). `Option<Claims<T>>` is `None` for anonymous requests on a guard built with
+/// [`allow_anonymous`](crate::BearerGuardBuilder::allow_anonymous).
+///
+/// ```
+/// use bearer_guard::Claims;
+/// use serde::Deserialize;
+///
+/// #[derive(Deserialize)]
+/// struct MyClaims { sub: String }
+///
+/// async fn me(Claims(c): Claims<MyClaims>) -> String { c.sub }
+/// ```
+#[derive(Clone)]
+pub struct Claims<T>(pub T);
+
+impl<T> fmt::Debug for Claims<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `T` is the user's type; its contents are not ours to print.
+        f.write_str("Claims(..)")
+    }
+}
+
+fn deserialize_claims<T: DeserializeOwned>(token: &VerifiedToken, state: &AuthState) -> Result<Claims<T>, Refusal> {
+    token.claims_as().map(Claims).map_err(|error| {
+        tracing::info!(issuer = token.issuer(), %error, "verified claims do not fit the handler's type");
+        state.refuse(AuthError::InvalidToken(InvalidToken::UnexpectedClaims))
+    })
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Claims<T> {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let (token, state) = verified_token(parts)?;
+        deserialize_claims(token, state)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequestParts<S> for Claims<T> {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let state = auth_state(parts)?;
+        match &state.token {
+            Some(token) => deserialize_claims(token, state).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The claims of an RFC 9068 JWT access token, the rest kept in [`extra`](Self::extra).
+///
+/// ```
+/// use bearer_guard::{AccessTokenClaims, Claims};
+///
+/// async fn whoami(Claims(c): Claims<AccessTokenClaims>) -> String {
+///     format!("{} via {}", c.sub.unwrap_or_default(), c.client_id.unwrap_or_default())
+/// }
+/// ```
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[non_exhaustive]
+pub struct AccessTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the user, or the client for client-credentials tokens.
+    #[serde(default)]
+    pub sub: Option<String>,
+    /// Audiences (a single string in the token becomes a one-element list).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub aud: Vec<String>,
+    /// Expiry, seconds since the epoch.
+    #[serde(deserialize_with = "numeric_date")]
+    pub exp: i64,
+    /// Issued at.
+    #[serde(default, deserialize_with = "opt_numeric_date")]
+    pub iat: Option<i64>,
+    /// Not before.
+    #[serde(default, deserialize_with = "opt_numeric_date")]
+    pub nbf: Option<i64>,
+    /// Token id.
+    #[serde(default)]
+    pub jti: Option<String>,
+    /// The OAuth client the token was issued to.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Space-separated scopes.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Scopes as a list (Entra ID, Okta); a string becomes a list split on spaces.
+    #[serde(default, deserialize_with = "opt_scp")]
+    pub scp: Option<Vec<String>>,
+    /// Every other claim.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = f64::deserialize(d)?;
+    // Saturating: verification already refused non-finite values.
+    Ok(v as i64)
+}
+
+fn opt_numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.map(|v| v as i64))
+}
+
+fn opt_scp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scp {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(Option::<Scp>::deserialize(d)?.map(|s| match s {
+        Scp::One(s) => s.split_ascii_whitespace().map(str::to_owned).collect(),
+        Scp::Many(v) => v,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn access_token_claims_read_rfc9068_tokens() {
+        let c: AccessTokenClaims = serde_json::from_value(json!({
+            "iss": "https://iss", "sub": "u1", "aud": "api", "exp": 1700000000.5, "iat": 1699999000,
+            "jti": "j", "client_id": "c", "scope": "a b", "scp": "x y", "tenant": "t1"
+        }))
+        .unwrap();
+        assert_eq!(c.aud, ["api"]);
+        assert_eq!(c.exp, 1_700_000_000);
+        assert_eq!(c.scp.as_deref(), Some(&["x".to_owned(), "y".to_owned()][..]));
+        assert_eq!(c.extra["tenant"], "t1");
+    }
+
+    #[test]
+    fn debug_shows_no_token_material() {
+        let t = VerifiedToken::new(
+            json!({"sub": "u1"}),
+            Scopes::default(),
+            Arc::from("https://iss"),
+            Some(Arc::from("k1")),
+            1.0,
+        );
+        let d = format!("{t:?}");
+        assert!(d.contains("u1") && d.contains("k1"));
+        assert_eq!(format!("{:?}", Claims(5)), "Claims(..)");
+    }
+}

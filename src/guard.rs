@@ -1,0 +1,415 @@
+//! [`BearerGuard`] and its builder: the configuration a user writes.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, Uri};
+use jsonwebtoken::Algorithm;
+
+use crate::claims::VerifiedToken;
+use crate::error::{AuthError, ConfigError};
+use crate::issuer::{Issuer, KeySource};
+use crate::keys::fetch::Fetcher;
+use crate::keys::{AlgSet, KeyCachePolicy, KeySetStats, StaticKey};
+use crate::layer::BearerGuardLayer;
+use crate::response::{RefusalResponder, Rfc6750};
+use crate::scope::ScopeSources;
+use crate::token::TokenSources;
+use crate::verify::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS, TypPolicy, Verifier};
+
+/// A configured resource-server guard. Cheap to clone; build it once, use its
+/// [`layer`](Self::layer) on as many routers as you like.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use bearer_guard::{BearerGuard, Claims, AccessTokenClaims};
+///
+/// let guard = BearerGuard::builder()
+///     .issuer("https://idp.example.com")      // discovery + exact `iss` check
+///     .audience("https://api.example.com")
+///     .build()?;                              // no network I/O here; keys load lazily
+///
+/// async fn me(Claims(c): Claims<AccessTokenClaims>) -> String {
+///     c.sub.unwrap_or_default()
+/// }
+///
+/// let app: Router = Router::new().route("/me", get(me)).route_layer(guard.layer());
+/// # Ok::<(), bearer_guard::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct BearerGuard {
+    pub(crate) inner: Arc<GuardInner>,
+}
+
+pub(crate) struct GuardInner {
+    pub(crate) verifier: Verifier,
+    pub(crate) sources: TokenSources,
+    pub(crate) allow_anonymous: bool,
+    pub(crate) responder: Arc<dyn RefusalResponder>,
+}
+
+impl fmt::Debug for BearerGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerGuard")
+            .field("verifier", &self.inner.verifier)
+            .field("sources", &self.inner.sources)
+            .field("allow_anonymous", &self.inner.allow_anonymous)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BearerGuard {
+    /// Starts a configuration.
+    pub fn builder() -> BearerGuardBuilder {
+        BearerGuardBuilder::default()
+    }
+
+    /// The tower layer that verifies each request's token. Put it on
+    /// [`Router::route_layer`](axum::Router::route_layer) so unknown paths stay 404.
+    pub fn layer(&self) -> BearerGuardLayer {
+        BearerGuardLayer::new(self.clone())
+    }
+
+    /// Verifies a token taken from somewhere else (a WebSocket message, a gRPC metadata
+    /// entry). The size limit and token68 grammar apply as for requests.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        if token.len() > self.inner.sources.max_bytes {
+            return Err(AuthError::InvalidToken(crate::error::InvalidToken::TooLarge));
+        }
+        if !crate::token::is_token68(token) {
+            return Err(AuthError::InvalidRequest(crate::error::InvalidRequest::BadTokenSyntax));
+        }
+        self.inner.verifier.verify(token).await
+    }
+
+    /// Takes the token from a request's headers (and query/cookie if enabled) and verifies it.
+    /// `Ok(None)` is an anonymous request the guard lets through.
+    pub async fn authenticate(&self, headers: &HeaderMap, uri: &Uri) -> Result<Option<VerifiedToken>, AuthError> {
+        match self.inner.sources.extract(headers, uri) {
+            Ok(Some(token)) => self.inner.verifier.verify(&token).await.map(Some),
+            Ok(None) if self.inner.allow_anonymous => Ok(None),
+            Ok(None) => Err(AuthError::MissingToken),
+            Err(error) => {
+                tracing::info!(reason = %error, "request refused");
+                Err(error)
+            }
+        }
+    }
+
+    /// The state of each issuer's remote key set (issuers with static keys are left out).
+    pub async fn key_stats(&self) -> Vec<KeySetStats> {
+        let mut all = Vec::new();
+        for issuer in &*self.inner.verifier.issuers {
+            if let KeySource::Remote(remote) = &issuer.keys {
+                all.push(remote.stats().await);
+            }
+        }
+        all
+    }
+}
+
+/// Builds a [`BearerGuard`]. Setters read as a sentence; `build` checks everything and does
+/// no network I/O.
+#[must_use]
+pub struct BearerGuardBuilder {
+    primary: Issuer,
+    others: Vec<Issuer>,
+    algorithms: Option<AlgSet>,
+    leeway: Duration,
+    typ: TypPolicy,
+    realm: Option<String>,
+    resource_metadata: Option<String>,
+    sources: TokenSources,
+    allow_anonymous: bool,
+    responder: Option<Arc<dyn RefusalResponder>>,
+    policy: KeyCachePolicy,
+    client: Option<reqwest::Client>,
+    scopes: ScopeSources,
+}
+
+impl Default for BearerGuardBuilder {
+    fn default() -> Self {
+        Self {
+            primary: Issuer::new(""),
+            others: Vec::new(),
+            algorithms: None,
+            leeway: Duration::from_secs(DEFAULT_LEEWAY_SECS),
+            typ: TypPolicy::default(),
+            realm: Some("api".to_owned()),
+            resource_metadata: None,
+            sources: TokenSources::default(),
+            allow_anonymous: false,
+            responder: None,
+            policy: KeyCachePolicy::default(),
+            client: None,
+            scopes: ScopeSources::default(),
+        }
+    }
+}
+
+impl fmt::Debug for BearerGuardBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerGuardBuilder")
+            .field("primary", &self.primary)
+            .field("others", &self.others)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BearerGuardBuilder {
+    /// The trusted issuer: `iss` must equal it exactly. Without [`jwks_uri`](Self::jwks_uri)
+    /// or a [`static_key`](Self::static_key), its keys are found by discovery from this URL
+    /// (OpenID Connect, then RFC 8414).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.primary.issuer = issuer.into();
+        self
+    }
+
+    /// An accepted audience: `aud` must contain one of them. Required unless
+    /// [`dangerous_accept_any_audience`](Self::dangerous_accept_any_audience).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.primary = self.primary.audience(audience);
+        self
+    }
+
+    /// Fetches the issuer's keys from this JWKS URL (no discovery). HTTPS, or HTTP on loopback.
+    pub fn jwks_uri(mut self, url: impl Into<String>) -> Self {
+        self.primary = self.primary.jwks_uri(url);
+        self
+    }
+
+    /// Verifies with a configured key instead of a JWKS. May be given several times.
+    pub fn static_key(mut self, key: StaticKey) -> Self {
+        self.primary = self.primary.static_key(key);
+        self
+    }
+
+    /// Accepts any `aud`. Only for issuers that mint tokens for this API alone.
+    pub fn dangerous_accept_any_audience(mut self) -> Self {
+        self.primary = self.primary.dangerous_accept_any_audience();
+        self
+    }
+
+    /// Trusts a further issuer, with its own audiences and key source. The token's
+    /// unverified `iss` only picks which trusted issuer's keys are tried.
+    pub fn trust(mut self, issuer: Issuer) -> Self {
+        self.others.push(issuer);
+        self
+    }
+
+    /// The algorithm allow-list. Default: RS256/384/512, PS256/384/512, ES256, ES384, EdDSA,
+    /// plus HS256/384/512 when an HMAC secret is configured. `none` is never accepted.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(AlgSet::of(algorithms));
+        self
+    }
+
+    /// Clock leeway for `exp`, `nbf` and `iat` (default 30 s, at most 5 min).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Strict RFC 9068: `typ` must be `at+jwt`, and `sub`, `client_id`, `iat`, `jti` present.
+    pub fn strict_rfc9068(mut self, strict: bool) -> Self {
+        self.typ = if strict { TypPolicy::StrictRfc9068 } else { TypPolicy::Lenient };
+        self
+    }
+
+    /// The `realm` of the `WWW-Authenticate` challenge (default `api`; `None` leaves it out).
+    pub fn realm(mut self, realm: Option<impl Into<String>>) -> Self {
+        self.realm = realm.map(Into::into);
+        self
+    }
+
+    /// Adds RFC 9728 `resource_metadata="…"` to the challenges.
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
+    }
+
+    /// Largest accepted token in bytes (default 16 KiB), checked before any decoding.
+    pub fn max_token_bytes(mut self, bytes: usize) -> Self {
+        self.sources.max_bytes = bytes;
+        self
+    }
+
+    /// Also reads `?access_token=` from the query string. Off by default: query strings end up
+    /// in logs and browser history (RFC 6750 §5.3).
+    pub fn insecure_token_from_query(mut self, enabled: bool) -> Self {
+        self.sources.query = enabled;
+        self
+    }
+
+    /// Also reads the token from this cookie (BFF and same-site SPA setups).
+    pub fn token_from_cookie(mut self, name: impl Into<String>) -> Self {
+        self.sources.cookie = Some(name.into());
+        self
+    }
+
+    /// Lets requests without any token through, so `Option<Claims<T>>` is `None` for them.
+    /// Requests with a bad token are still refused.
+    pub fn allow_anonymous(mut self, allow: bool) -> Self {
+        self.allow_anonymous = allow;
+        self
+    }
+
+    /// Replaces the RFC 6750 answer for refusals.
+    pub fn on_refusal(mut self, responder: impl RefusalResponder) -> Self {
+        self.responder = Some(Arc::new(responder));
+        self
+    }
+
+    /// Timing and size rules of remote key sets.
+    pub fn key_cache_policy(mut self, policy: KeyCachePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The `reqwest::Client` for every discovery and JWKS fetch (custom CA, proxy). Give it a
+    /// no-redirect policy: redirects are refused, but only after the client followed them.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Also reads scopes/roles from this claim path, e.g. `["realm_access", "roles"]`.
+    pub fn scopes_from_claim<I, P>(mut self, path: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.scopes.paths.push(path.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Checks the configuration and builds the guard. No network I/O.
+    pub fn build(self) -> Result<BearerGuard, ConfigError> {
+        if self.leeway > Duration::from_secs(MAX_LEEWAY_SECS) {
+            return Err(ConfigError::InvalidSetting { name: "leeway", reason: "at most 5 minutes" });
+        }
+        if self.sources.max_bytes == 0 {
+            return Err(ConfigError::InvalidSetting { name: "max_token_bytes", reason: "must be positive" });
+        }
+        let mut issuers: Vec<Issuer> = Vec::with_capacity(1 + self.others.len());
+        let primary_used = !self.primary.audiences.is_empty()
+            || self.primary.jwks_uri.is_some()
+            || !self.primary.static_keys.is_empty()
+            || self.primary.any_audience;
+        if !self.primary.issuer.is_empty() {
+            issuers.push(self.primary);
+        } else if primary_used {
+            return Err(ConfigError::MissingIssuer);
+        }
+        issuers.extend(self.others);
+        if issuers.is_empty() {
+            return Err(ConfigError::MissingIssuer);
+        }
+        for (i, issuer) in issuers.iter().enumerate() {
+            if issuer.issuer.is_empty() {
+                return Err(ConfigError::MissingIssuer);
+            }
+            if issuers[..i].iter().any(|other| other.issuer == issuer.issuer) {
+                return Err(ConfigError::DuplicateIssuer(issuer.issuer.clone()));
+            }
+        }
+        let has_secret =
+            issuers.iter().flat_map(|i| i.static_keys.iter()).any(|k| !k.family.intersect(AlgSet::HMAC).is_empty());
+        let default_allowed = if has_secret { AlgSet::ASYMMETRIC.union(AlgSet::HMAC) } else { AlgSet::ASYMMETRIC };
+        let allowed = self.algorithms.unwrap_or(default_allowed);
+        if allowed.is_empty() {
+            return Err(ConfigError::InvalidSetting { name: "algorithms", reason: "no algorithm allowed" });
+        }
+        let client = match self.client {
+            Some(client) => client,
+            None => Fetcher::default_client(self.policy.fetch_timeout).map_err(ConfigError::HttpClient)?,
+        };
+        let issuers =
+            issuers.into_iter().map(|i| i.build(allowed, &self.policy, &client)).collect::<Result<Box<[_]>, _>>()?;
+        let responder = self.responder.unwrap_or_else(|| {
+            Arc::new(Rfc6750 { realm: self.realm.clone(), resource_metadata: self.resource_metadata.clone() })
+        });
+        Ok(BearerGuard {
+            inner: Arc::new(GuardInner {
+                verifier: Verifier {
+                    issuers,
+                    allowed,
+                    leeway: self.leeway.as_secs(),
+                    typ: self.typ,
+                    scopes: self.scopes,
+                },
+                sources: self.sources,
+                allow_anonymous: self.allow_anonymous,
+                responder,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_is_required() {
+        assert!(matches!(BearerGuard::builder().audience("a").build(), Err(ConfigError::MissingIssuer)));
+        assert!(matches!(BearerGuard::builder().build(), Err(ConfigError::MissingIssuer)));
+    }
+
+    #[test]
+    fn audience_is_required_by_default() {
+        let e = BearerGuard::builder().issuer("https://idp.example.com").build();
+        assert!(matches!(e, Err(ConfigError::MissingAudience(_))));
+        let ok = BearerGuard::builder().issuer("https://idp.example.com").dangerous_accept_any_audience().build();
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn leeway_is_capped_at_five_minutes() {
+        let e = BearerGuard::builder()
+            .issuer("https://idp.example.com")
+            .audience("a")
+            .leeway(Duration::from_secs(301))
+            .build();
+        assert!(matches!(e, Err(ConfigError::InvalidSetting { name: "leeway", .. })));
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_loopback() {
+        let e = BearerGuard::builder().issuer("http://idp.example.com").audience("a").build();
+        assert!(matches!(e, Err(ConfigError::InvalidUrl { .. })));
+        let e = BearerGuard::builder()
+            .issuer("https://idp.example.com")
+            .audience("a")
+            .jwks_uri("http://idp.example.com/jwks")
+            .build();
+        assert!(matches!(e, Err(ConfigError::InvalidUrl { .. })));
+        let ok = BearerGuard::builder().issuer("http://127.0.0.1:1").audience("a").build();
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn duplicate_issuers_are_refused() {
+        let e = BearerGuard::builder()
+            .issuer("https://a.example.com")
+            .audience("x")
+            .trust(Issuer::new("https://a.example.com").audience("y"))
+            .build();
+        assert!(matches!(e, Err(ConfigError::DuplicateIssuer(_))));
+    }
+
+    #[test]
+    fn hmac_is_allowed_only_with_a_secret() {
+        let guard = BearerGuard::builder().issuer("https://a.example.com").audience("x").build().unwrap();
+        assert!(!guard.inner.verifier.allowed.contains(Algorithm::HS256));
+        let guard = BearerGuard::builder()
+            .issuer("my-app")
+            .audience("x")
+            .static_key(StaticKey::hmac_secret([9u8; 32]).unwrap())
+            .build()
+            .unwrap();
+        assert!(guard.inner.verifier.allowed.contains(Algorithm::HS256));
+    }
+}

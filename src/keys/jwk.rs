@@ -1,0 +1,224 @@
+//! Importing JWKs (RFC 7517/7518) into verifying keys, and JWK Sets into key sets.
+//!
+//! The algorithms a key may verify come from its `kty`/`crv` (and `alg`, when present), never
+//! from a token. Keys for encryption (`use` other than `sig`, `key_ops` without `verify`) are
+//! not used. A key that fails to import is skipped and logged; it never breaks the whole set.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{AlgSet, KeySet, VerifyingKey};
+
+/// Smallest RSA modulus accepted (RFC 7518 §3.3: 2048 bits).
+const MIN_RSA_MODULUS_BYTES: usize = 256;
+
+#[derive(Deserialize)]
+struct JwkFields {
+    kty: String,
+    kid: Option<String>,
+    alg: Option<String>,
+    #[serde(rename = "use")]
+    usage: Option<String>,
+    key_ops: Option<Vec<String>>,
+    crv: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    k: Option<String>,
+}
+
+/// Imports one JWK. `allowed` is the guard's algorithm allow-list; symmetric (`oct`) keys are
+/// only imported when `allow_symmetric` (static configuration, never a fetched JWKS).
+pub(crate) fn import(value: &Value, allowed: AlgSet, allow_symmetric: bool) -> Result<VerifyingKey, &'static str> {
+    let jwk = JwkFields::deserialize(value).map_err(|_| "not a JWK object")?;
+    if jwk.usage.as_deref().is_some_and(|u| u != "sig") {
+        return Err("use is not sig");
+    }
+    if jwk.key_ops.as_ref().is_some_and(|ops| !ops.iter().any(|op| op == "verify")) {
+        return Err("key_ops does not allow verify");
+    }
+    let (family, key) = match jwk.kty.as_str() {
+        "RSA" => {
+            let (n, e) = jwk.n.as_deref().zip(jwk.e.as_deref()).ok_or("RSA key without n or e")?;
+            let modulus = b64(n)?;
+            let significant = modulus.iter().skip_while(|b| **b == 0).count();
+            if significant < MIN_RSA_MODULUS_BYTES {
+                return Err("RSA modulus shorter than 2048 bits");
+            }
+            (AlgSet::RSA, DecodingKey::from_rsa_raw_components(&modulus, &b64(e)?))
+        }
+        "EC" => {
+            let (family, len) = match jwk.crv.as_deref() {
+                Some("P-256") => (AlgSet::ES256, 32),
+                Some("P-384") => (AlgSet::ES384, 48),
+                _ => return Err("unsupported EC curve"),
+            };
+            let (x, y) = jwk.x.as_deref().zip(jwk.y.as_deref()).ok_or("EC key without x or y")?;
+            if b64(x)?.len() != len || b64(y)?.len() != len {
+                return Err("EC coordinates have the wrong length");
+            }
+            (family, DecodingKey::from_ec_components(x, y).map_err(|_| "bad EC key")?)
+        }
+        "OKP" => {
+            if jwk.crv.as_deref() != Some("Ed25519") {
+                return Err("unsupported OKP curve");
+            }
+            let x = jwk.x.as_deref().ok_or("OKP key without x")?;
+            if b64(x)?.len() != 32 {
+                return Err("Ed25519 key has the wrong length");
+            }
+            (AlgSet::EDDSA, DecodingKey::from_ed_components(x).map_err(|_| "bad OKP key")?)
+        }
+        "oct" if allow_symmetric => {
+            let secret = b64(jwk.k.as_deref().ok_or("oct key without k")?)?;
+            if secret.len() < 32 {
+                return Err("HMAC secret shorter than 32 bytes");
+            }
+            (AlgSet::HMAC, DecodingKey::from_secret(&secret))
+        }
+        "oct" => return Err("symmetric keys are never taken from a JWKS"),
+        _ => return Err("unsupported kty"),
+    };
+    let mut algorithms = family.intersect(allowed);
+    if let Some(alg) = &jwk.alg {
+        let alg: Algorithm = alg.parse().map_err(|_| "unsupported alg")?;
+        if !family.contains(alg) {
+            return Err("alg does not fit kty");
+        }
+        algorithms = algorithms.intersect(AlgSet::of([alg]));
+    }
+    if algorithms.is_empty() {
+        return Err("no allowed algorithm for this key");
+    }
+    Ok(VerifyingKey { kid: jwk.kid.map(Arc::from), algorithms, key })
+}
+
+fn b64(s: &str) -> Result<Vec<u8>, &'static str> {
+    URL_SAFE_NO_PAD.decode(s).map_err(|_| "key parameter is not base64url")
+}
+
+#[derive(Deserialize)]
+struct JwkSetDoc {
+    keys: Vec<Value>,
+}
+
+/// Parses a JWK Set document. Keys beyond `max_keys` are ignored; keys that can't be imported
+/// are skipped with a warning. Fails only when the document is not a JWK Set or has no usable key.
+pub(crate) fn import_set(body: &[u8], allowed: AlgSet, max_keys: usize, issuer: &str) -> Result<KeySet, &'static str> {
+    let doc: JwkSetDoc = serde_json::from_slice(body).map_err(|_| "body is not a JWK Set")?;
+    if doc.keys.len() > max_keys {
+        tracing::warn!(issuer, keys = doc.keys.len(), max_keys, "JWKS has more keys than allowed; extra keys ignored");
+    }
+    let mut keys = Vec::with_capacity(doc.keys.len().min(max_keys));
+    for (index, value) in doc.keys.iter().take(max_keys).enumerate() {
+        match import(value, allowed, false) {
+            Ok(key) => keys.push(key),
+            Err(reason) => {
+                let kid = value.get("kid").and_then(Value::as_str);
+                tracing::warn!(issuer, index, kid, reason, "skipping JWK");
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Err("JWK Set has no usable signing key");
+    }
+    Ok(KeySet::new(keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rsa_n() -> String {
+        URL_SAFE_NO_PAD.encode([0xC5u8; 256])
+    }
+
+    #[test]
+    fn rsa_key_gets_the_rsa_family() {
+        let k = import(&json!({"kty":"RSA","kid":"r","n":rsa_n(),"e":"AQAB"}), AlgSet::ASYMMETRIC, false).unwrap();
+        assert_eq!(k.algorithms, AlgSet::RSA);
+        assert_eq!(k.kid.as_deref(), Some("r"));
+    }
+
+    #[test]
+    fn jwk_alg_narrows_the_family() {
+        let k = import(&json!({"kty":"RSA","alg":"PS256","n":rsa_n(),"e":"AQAB"}), AlgSet::ASYMMETRIC, false).unwrap();
+        assert_eq!(k.algorithms, AlgSet::of([Algorithm::PS256]));
+        let e = import(&json!({"kty":"RSA","alg":"ES256","n":rsa_n(),"e":"AQAB"}), AlgSet::ASYMMETRIC, false);
+        assert_eq!(e.unwrap_err(), "alg does not fit kty");
+    }
+
+    #[test]
+    fn short_rsa_modulus_is_refused() {
+        let n = URL_SAFE_NO_PAD.encode([0xC5u8; 128]);
+        assert!(import(&json!({"kty":"RSA","n":n,"e":"AQAB"}), AlgSet::ASYMMETRIC, false).is_err());
+    }
+
+    #[test]
+    fn encryption_keys_are_not_used() {
+        let enc = json!({"kty":"RSA","use":"enc","n":rsa_n(),"e":"AQAB"});
+        assert_eq!(import(&enc, AlgSet::ASYMMETRIC, false).unwrap_err(), "use is not sig");
+        let ops = json!({"kty":"RSA","key_ops":["encrypt"],"n":rsa_n(),"e":"AQAB"});
+        assert!(import(&ops, AlgSet::ASYMMETRIC, false).is_err());
+    }
+
+    #[test]
+    fn ec_curve_decides_the_algorithm() {
+        let x = URL_SAFE_NO_PAD.encode([1u8; 32]);
+        let k = import(&json!({"kty":"EC","crv":"P-256","x":x,"y":x}), AlgSet::ASYMMETRIC, false).unwrap();
+        assert_eq!(k.algorithms, AlgSet::ES256);
+        assert!(import(&json!({"kty":"EC","crv":"P-384","x":x,"y":x}), AlgSet::ASYMMETRIC, false).is_err());
+        assert!(import(&json!({"kty":"EC","crv":"secp256k1","x":x,"y":x}), AlgSet::ASYMMETRIC, false).is_err());
+    }
+
+    #[test]
+    fn oct_keys_never_come_from_a_jwks() {
+        let k = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let jwk = json!({"kty":"oct","k":k});
+        assert!(import(&jwk, AlgSet::HMAC, false).is_err());
+        assert_eq!(import(&jwk, AlgSet::HMAC, true).unwrap().algorithms, AlgSet::HMAC);
+    }
+
+    #[test]
+    fn allow_list_applies() {
+        let only_es = AlgSet::of([Algorithm::ES256]);
+        assert_eq!(
+            import(&json!({"kty":"RSA","n":rsa_n(),"e":"AQAB"}), only_es, false).unwrap_err(),
+            "no allowed algorithm for this key"
+        );
+    }
+
+    #[test]
+    fn a_bad_jwk_is_skipped_not_fatal() {
+        let body = json!({"keys":[
+            {"kty":"RSA","kid":"bad","n":"!!!","e":"AQAB"},
+            {"kty":"weird"},
+            "not an object",
+            {"kty":"RSA","kid":"good","n":rsa_n(),"e":"AQAB"}
+        ]});
+        let set = import_set(body.to_string().as_bytes(), AlgSet::ASYMMETRIC, 64, "iss").unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(set.contains_kid(Some("good")));
+    }
+
+    #[test]
+    fn key_count_is_capped() {
+        let keys: Vec<Value> =
+            (0..10).map(|i| json!({"kty":"RSA","kid":i.to_string(),"n":rsa_n(),"e":"AQAB"})).collect();
+        let body = json!({ "keys": keys }).to_string();
+        assert_eq!(import_set(body.as_bytes(), AlgSet::ASYMMETRIC, 3, "iss").unwrap().len(), 3);
+    }
+
+    #[test]
+    fn non_jwks_bodies_fail() {
+        assert!(import_set(b"<html></html>", AlgSet::ASYMMETRIC, 64, "iss").is_err());
+        assert!(import_set(b"{\"keys\":[]}", AlgSet::ASYMMETRIC, 64, "iss").is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! The key set: JWKs imported once into `DecodingKey`s, tied to the algorithms they may verify,
+//! and where they come from (static configuration or a cached remote JWKS).
+
+pub(crate) mod cache;
+pub(crate) mod discovery;
+pub(crate) mod fetch;
+pub(crate) mod jwk;
+mod static_key;
+
+use std::fmt;
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey};
+
+pub use cache::{KeyCachePolicy, KeySetStats};
+pub use static_key::StaticKey;
+
+/// A set of algorithms, as a bit set over jsonwebtoken's [`Algorithm`].
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct AlgSet(u16);
+
+const ALL: [Algorithm; 12] = [
+    Algorithm::HS256,
+    Algorithm::HS384,
+    Algorithm::HS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::EdDSA,
+];
+
+impl AlgSet {
+    pub(crate) const HMAC: Self = Self(0b111);
+    pub(crate) const ES256: Self = Self(1 << 3);
+    pub(crate) const ES384: Self = Self(1 << 4);
+    pub(crate) const RSA: Self = Self(0b111111 << 5);
+    pub(crate) const EDDSA: Self = Self(1 << 11);
+    pub(crate) const ASYMMETRIC: Self = Self(Self::ES256.0 | Self::ES384.0 | Self::RSA.0 | Self::EDDSA.0);
+
+    fn bit(alg: Algorithm) -> u16 {
+        let index = ALL.iter().position(|a| *a == alg).unwrap_or(15);
+        1 << index
+    }
+
+    pub(crate) fn of(algs: impl IntoIterator<Item = Algorithm>) -> Self {
+        Self(algs.into_iter().fold(0, |acc, a| acc | Self::bit(a)))
+    }
+
+    pub(crate) fn contains(self, alg: Algorithm) -> bool {
+        self.0 & Self::bit(alg) != 0
+    }
+
+    pub(crate) fn intersect(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+
+    pub(crate) fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub(crate) fn iter(self) -> impl Iterator<Item = Algorithm> {
+        ALL.into_iter().filter(move |a| self.contains(*a))
+    }
+}
+
+impl fmt::Debug for AlgSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// One imported key and the algorithms it may verify.
+pub(crate) struct VerifyingKey {
+    pub(crate) kid: Option<Arc<str>>,
+    pub(crate) algorithms: AlgSet,
+    pub(crate) key: DecodingKey,
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print key material.
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of looking a token's key up in a set.
+#[derive(Debug)]
+pub(crate) enum Selection<'a> {
+    Found(&'a VerifyingKey),
+    /// No key with that `kid` (or, without `kid`, no key for the algorithm): a refetch may help.
+    Unknown,
+    /// A key with that `kid` exists but may not verify this algorithm.
+    AlgorithmMismatch,
+    /// No `kid` and several keys fit.
+    Ambiguous,
+}
+
+/// The keys of one issuer, as of one fetch (or the static configuration).
+#[derive(Debug, Default)]
+pub(crate) struct KeySet {
+    keys: Vec<VerifyingKey>,
+}
+
+impl KeySet {
+    pub(crate) fn new(keys: Vec<VerifyingKey>) -> Self {
+        Self { keys }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Picks the key for a token: by `kid`, or the only key fit for `alg` when there is no `kid`.
+    pub(crate) fn select(&self, kid: Option<&str>, alg: Algorithm) -> Selection<'_> {
+        match kid {
+            Some(kid) => {
+                let mut named = self.keys.iter().filter(|k| k.kid.as_deref() == Some(kid)).peekable();
+                if named.peek().is_none() {
+                    return Selection::Unknown;
+                }
+                named.find(|k| k.algorithms.contains(alg)).map_or(Selection::AlgorithmMismatch, Selection::Found)
+            }
+            None => {
+                let mut fit = self.keys.iter().filter(|k| k.algorithms.contains(alg));
+                match (fit.next(), fit.next()) {
+                    (Some(key), None) => Selection::Found(key),
+                    (Some(_), Some(_)) => Selection::Ambiguous,
+                    (None, _) => Selection::Unknown,
+                }
+            }
+        }
+    }
+
+    /// Whether a key with this `kid` (or, for `None`, any key) is still in the set.
+    #[cfg(test)]
+    pub(crate) fn contains_kid(&self, kid: Option<&str>) -> bool {
+        match kid {
+            Some(kid) => self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)),
+            None => !self.keys.is_empty(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kid: Option<&str>, algs: AlgSet) -> VerifyingKey {
+        VerifyingKey { kid: kid.map(Arc::from), algorithms: algs, key: DecodingKey::from_secret(b"x") }
+    }
+
+    #[test]
+    fn algset_membership() {
+        let s = AlgSet::of([Algorithm::RS256, Algorithm::EdDSA]);
+        assert!(s.contains(Algorithm::RS256) && s.contains(Algorithm::EdDSA));
+        assert!(!s.contains(Algorithm::HS256));
+        assert!(AlgSet::RSA.contains(Algorithm::PS512));
+        assert!(!AlgSet::ASYMMETRIC.contains(Algorithm::HS512));
+        assert_eq!(AlgSet::of(ALL), AlgSet::HMAC.union(AlgSet::ASYMMETRIC));
+    }
+
+    #[test]
+    fn selects_by_kid_and_checks_the_algorithm() {
+        let set = KeySet::new(vec![key(Some("a"), AlgSet::RSA), key(Some("b"), AlgSet::ES256)]);
+        assert!(
+            matches!(set.select(Some("a"), Algorithm::RS256), Selection::Found(k) if k.kid.as_deref() == Some("a"))
+        );
+        assert!(matches!(set.select(Some("a"), Algorithm::ES256), Selection::AlgorithmMismatch));
+        assert!(matches!(set.select(Some("c"), Algorithm::RS256), Selection::Unknown));
+    }
+
+    #[test]
+    fn without_kid_only_a_single_fitting_key_is_used() {
+        let set = KeySet::new(vec![key(Some("a"), AlgSet::RSA), key(Some("b"), AlgSet::ES256)]);
+        assert!(matches!(set.select(None, Algorithm::ES256), Selection::Found(k) if k.kid.as_deref() == Some("b")));
+        let two = KeySet::new(vec![key(Some("a"), AlgSet::RSA), key(Some("b"), AlgSet::RSA)]);
+        assert!(matches!(two.select(None, Algorithm::RS256), Selection::Ambiguous));
+        assert!(matches!(two.select(None, Algorithm::EdDSA), Selection::Unknown));
+    }
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("docs/crate.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms, clippy::all)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod claims;
+mod error;
+mod guard;
+mod issuer;
+mod keys;
+mod layer;
+mod response;
+mod scope;
+mod token;
+mod verify;
+
+pub use claims::{AccessTokenClaims, Claims, VerifiedToken};
+pub use error::{AuthError, ConfigError, InvalidRequest, InvalidToken};
+pub use guard::{BearerGuard, BearerGuardBuilder};
+pub use issuer::Issuer;
+pub use jsonwebtoken::Algorithm;
+pub use keys::{KeyCachePolicy, KeySetStats, StaticKey};
+pub use layer::{BearerGuardLayer, BearerGuardService, ResponseFuture};
+pub use response::{Refusal, RefusalResponder};
+pub use scope::Scopes;
+pub use token::DEFAULT_MAX_TOKEN_BYTES;
+pub use verify::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS};
+
+#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+compile_error!("bearer-guard needs a crypto backend: enable the `aws-lc-rs` (default) or `rust-crypto` feature");

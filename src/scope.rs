@@ -1,0 +1,143 @@
+//! The scope set of a verified token: `scope` (space-separated, RFC 9068/8693) and `scp`
+//! (array or string, as Entra ID and Okta issue), plus roles mapped from other claim paths.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum_core::extract::FromRequestParts;
+use http::request::Parts;
+use serde_json::{Map, Value};
+
+use crate::claims::verified_token;
+use crate::response::Refusal;
+
+/// Where scopes and roles are read from in the claims.
+#[derive(Debug, Clone)]
+pub(crate) struct ScopeSources {
+    /// Read `scope` and `scp`.
+    pub(crate) standard: bool,
+    /// Further claim paths (each a list of object keys) holding a string array or a
+    /// space-separated string.
+    pub(crate) paths: Vec<Vec<String>>,
+}
+
+impl Default for ScopeSources {
+    fn default() -> Self {
+        Self { standard: true, paths: Vec::new() }
+    }
+}
+
+/// The scopes (and mapped roles) of the verified token, as an extractor.
+///
+/// ```
+/// use bearer_guard::Scopes;
+///
+/// async fn handler(scopes: Scopes) -> String {
+///     if scopes.contains("notes:write") { "writer".into() } else { "reader".into() }
+/// }
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Scopes(Arc<[Box<str>]>);
+
+impl Scopes {
+    pub(crate) fn from_claims(claims: &Map<String, Value>, sources: &ScopeSources) -> Self {
+        let mut all: Vec<Box<str>> = Vec::new();
+        if sources.standard {
+            collect(claims.get("scope"), &mut all);
+            collect(claims.get("scp"), &mut all);
+        }
+        for path in &sources.paths {
+            let mut node = claims.get(path.first().map_or("", String::as_str));
+            for key in path.iter().skip(1) {
+                node = node.and_then(|n| n.get(key));
+            }
+            collect(node, &mut all);
+        }
+        Self::from_vec(all)
+    }
+
+    pub(crate) fn from_vec(mut all: Vec<Box<str>>) -> Self {
+        all.sort_unstable();
+        all.dedup();
+        Self(all.into())
+    }
+
+    /// Whether the token has this scope.
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.binary_search_by(|s| (**s).cmp(scope)).is_ok()
+    }
+
+    /// The scopes, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|s| &**s)
+    }
+
+    /// How many scopes there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn collect(value: Option<&Value>, out: &mut Vec<Box<str>>) {
+    match value {
+        Some(Value::String(s)) => out.extend(s.split_ascii_whitespace().map(Box::from)),
+        Some(Value::Array(items)) => out.extend(items.iter().filter_map(Value::as_str).map(Box::from)),
+        _ => {}
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Scopes {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        verified_token(parts).map(|(t, _)| t.scopes().clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scopes(v: Value, sources: &ScopeSources) -> Scopes {
+        let Value::Object(m) = v else { unreachable!() };
+        Scopes::from_claims(&m, sources)
+    }
+
+    #[test]
+    fn scope_and_scp_are_merged() {
+        let s = scopes(json!({"scope": "b a  c", "scp": ["d", "a"]}), &ScopeSources::default());
+        assert_eq!(s.iter().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+        assert!(s.contains("c") && !s.contains("e"));
+    }
+
+    #[test]
+    fn scp_as_string() {
+        let s = scopes(json!({"scp": "x y"}), &ScopeSources::default());
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn wrong_types_give_no_scopes() {
+        let s = scopes(json!({"scope": 5, "scp": {"a": 1}}), &ScopeSources::default());
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn nested_paths_are_read() {
+        let src = ScopeSources { standard: true, paths: vec![vec!["realm_access".into(), "roles".into()]] };
+        let s = scopes(json!({"realm_access": {"roles": ["admin"]}}), &src);
+        assert!(s.contains("admin"));
+    }
+}

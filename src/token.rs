@@ -1,0 +1,208 @@
+//! Taking the bearer token from a request (RFC 6750 §2).
+//!
+//! The `Authorization: Bearer` header is always read; the query parameter `access_token` and a
+//! cookie are read only when enabled. The token must be token68 (RFC 7235) and no longer than
+//! the size limit, which is checked before anything else looks at it.
+
+use http::{HeaderMap, Uri, header};
+
+use crate::error::{AuthError, InvalidRequest, InvalidToken};
+
+/// Default limit on the token's length in bytes (16 KiB).
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Where tokens are looked for, and how large they may be.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenSources {
+    pub(crate) max_bytes: usize,
+    pub(crate) query: bool,
+    pub(crate) cookie: Option<String>,
+}
+
+impl Default for TokenSources {
+    fn default() -> Self {
+        Self { max_bytes: DEFAULT_MAX_TOKEN_BYTES, query: false, cookie: None }
+    }
+}
+
+impl TokenSources {
+    /// Finds the one token of a request.
+    ///
+    /// `Ok(None)` means no token anywhere (or only credentials of another scheme).
+    pub(crate) fn extract(&self, headers: &HeaderMap, uri: &Uri) -> Result<Option<String>, AuthError> {
+        let mut found = self.from_header(headers)?;
+        if self.query {
+            if let Some(t) = from_query(uri) {
+                found = one_source(found, t)?;
+            }
+        }
+        if let Some(name) = &self.cookie {
+            if let Some(t) = from_cookie(headers, name) {
+                found = one_source(found, t)?;
+            }
+        }
+        match found {
+            Some(token) => self.check(token).map(|t| Some(t.to_owned())),
+            None => Ok(None),
+        }
+    }
+
+    fn from_header<'a>(&self, headers: &'a HeaderMap) -> Result<Option<&'a str>, AuthError> {
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
+        let Some(value) = values.next() else { return Ok(None) };
+        if values.next().is_some() {
+            return Err(AuthError::InvalidRequest(InvalidRequest::SeveralAuthorizationHeaders));
+        }
+        let value = value
+            .to_str()
+            .map_err(|_| AuthError::InvalidRequest(InvalidRequest::BadTokenSyntax))?
+            .trim_matches(|c| c == ' ' || c == '\t');
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            // Credentials of another scheme are not ours: answer as if there were no token.
+            return Ok(None);
+        }
+        let token = rest.trim_start_matches(' ');
+        if token.is_empty() {
+            return Err(AuthError::InvalidRequest(InvalidRequest::EmptyToken));
+        }
+        Ok(Some(token))
+    }
+
+    /// Size first (before any other look at the token), then the token68 grammar.
+    fn check<'a>(&self, token: &'a str) -> Result<&'a str, AuthError> {
+        if token.len() > self.max_bytes {
+            return Err(AuthError::InvalidToken(InvalidToken::TooLarge));
+        }
+        if !is_token68(token) {
+            return Err(AuthError::InvalidRequest(InvalidRequest::BadTokenSyntax));
+        }
+        Ok(token)
+    }
+}
+
+fn one_source<'a>(found: Option<&'a str>, another: &'a str) -> Result<Option<&'a str>, AuthError> {
+    match found {
+        Some(_) => Err(AuthError::InvalidRequest(InvalidRequest::SeveralTokenSources)),
+        None => Ok(Some(another)),
+    }
+}
+
+fn from_query(uri: &Uri) -> Option<&str> {
+    // token68 characters need no percent-decoding except `+`, `/` and `=`, which JWTs
+    // (base64url without padding) do not use; a percent-encoded token fails the grammar check.
+    uri.query()?.split('&').find_map(|pair| pair.strip_prefix("access_token="))
+}
+
+fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+/// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+pub(crate) fn is_token68(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn extract(src: &TokenSources, values: &[&str], uri: &str) -> Result<Option<String>, AuthError> {
+        src.extract(&headers(values), &uri.parse().unwrap())
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        let s = TokenSources::default();
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            assert_eq!(extract(&s, &[&format!("{scheme} a.b.c")], "/").unwrap().as_deref(), Some("a.b.c"));
+        }
+    }
+
+    #[test]
+    fn no_header_is_no_token() {
+        assert_eq!(extract(&TokenSources::default(), &[], "/").unwrap(), None);
+    }
+
+    #[test]
+    fn other_schemes_are_no_token() {
+        let s = TokenSources::default();
+        assert_eq!(extract(&s, &["Basic dXNlcjpwYXNz"], "/").unwrap(), None);
+        assert_eq!(extract(&s, &["DPoP a.b.c"], "/").unwrap(), None);
+        assert_eq!(extract(&s, &["Bearera.b.c"], "/").unwrap(), None);
+    }
+
+    #[test]
+    fn two_authorization_headers_are_invalid_request() {
+        let e = extract(&TokenSources::default(), &["Bearer a.b.c", "Bearer a.b.c"], "/").unwrap_err();
+        assert_eq!(e, AuthError::InvalidRequest(InvalidRequest::SeveralAuthorizationHeaders));
+    }
+
+    #[test]
+    fn empty_bearer_is_invalid_request() {
+        let e = extract(&TokenSources::default(), &["Bearer"], "/").unwrap_err();
+        assert_eq!(e, AuthError::InvalidRequest(InvalidRequest::EmptyToken));
+        let e = extract(&TokenSources::default(), &["Bearer    "], "/").unwrap_err();
+        assert_eq!(e, AuthError::InvalidRequest(InvalidRequest::EmptyToken));
+    }
+
+    #[test]
+    fn bad_grammar_is_invalid_request() {
+        for bad in ["Bearer a b", "Bearer a,b", "Bearer a\"b", "Bearer ===", "Bearer a=b"] {
+            let e = extract(&TokenSources::default(), &[bad], "/").unwrap_err();
+            assert_eq!(e, AuthError::InvalidRequest(InvalidRequest::BadTokenSyntax), "{bad}");
+        }
+    }
+
+    #[test]
+    fn padding_at_the_end_is_token68() {
+        assert!(is_token68("abc=="));
+        assert!(!is_token68("=abc"));
+    }
+
+    #[test]
+    fn size_limit_is_checked_before_grammar() {
+        let s = TokenSources { max_bytes: 8, ..TokenSources::default() };
+        let e = extract(&s, &["Bearer 123456789 with spaces"], "/").unwrap_err();
+        assert_eq!(e, AuthError::InvalidToken(InvalidToken::TooLarge));
+        let e = extract(&s, &["Bearer 123456789"], "/").unwrap_err();
+        assert_eq!(e, AuthError::InvalidToken(InvalidToken::TooLarge));
+        assert!(extract(&s, &["Bearer 12345678"], "/").unwrap().is_some());
+    }
+
+    #[test]
+    fn query_token_is_ignored_unless_enabled() {
+        let off = TokenSources::default();
+        assert_eq!(extract(&off, &[], "/x?access_token=a.b.c").unwrap(), None);
+        let on = TokenSources { query: true, ..TokenSources::default() };
+        assert_eq!(extract(&on, &[], "/x?y=1&access_token=a.b.c").unwrap().as_deref(), Some("a.b.c"));
+        let e = extract(&on, &["Bearer a.b.c"], "/x?access_token=a.b.c").unwrap_err();
+        assert_eq!(e, AuthError::InvalidRequest(InvalidRequest::SeveralTokenSources));
+    }
+
+    #[test]
+    fn cookie_token_is_read_when_enabled() {
+        let on = TokenSources { cookie: Some("at".into()), ..TokenSources::default() };
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("theme=dark; at=a.b.c"));
+        assert_eq!(on.extract(&h, &"/".parse().unwrap()).unwrap().as_deref(), Some("a.b.c"));
+        assert_eq!(TokenSources::default().extract(&h, &"/".parse().unwrap()).unwrap(), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer a.b.c"));
+        let e = on.extract(&h, &"/".parse().unwrap()).unwrap_err();
+        assert_eq!(e, AuthError::InvalidRequest(InvalidRequest::SeveralTokenSources));
+    }
+}
