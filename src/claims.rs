@@ -87,7 +87,7 @@ impl VerifiedToken {
 
     /// Its `exp`.
     pub fn expires_at(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs_f64(self.0.expires_at.max(0.0).min(1e12))
+        UNIX_EPOCH + Duration::from_secs_f64(self.0.expires_at.clamp(0.0, 1e12))
     }
 }
 

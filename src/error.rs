@@ -267,10 +267,10 @@ impl AuthError {
     pub fn to_response(&self, realm: Option<&str>, resource_metadata: Option<&str>) -> Response {
         let mut response = (self.status(), self.body_text()).into_response();
         let headers = response.headers_mut();
-        if let Some(challenge) = self.challenge(realm, resource_metadata) {
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                headers.insert(header::WWW_AUTHENTICATE, value);
-            }
+        if let Some(challenge) = self.challenge(realm, resource_metadata)
+            && let Ok(value) = HeaderValue::from_str(&challenge)
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
         }
         if let Self::KeysUnavailable { retry_after } = self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));

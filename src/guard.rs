@@ -14,7 +14,7 @@ use crate::keys::fetch::Fetcher;
 use crate::keys::{AlgSet, KeyCachePolicy, KeySetStats, StaticKey};
 use crate::layer::BearerGuardLayer;
 use crate::response::{RefusalResponder, Rfc6750};
-use crate::scope::ScopeSources;
+use crate::scope::{ScopeSource, ScopeSources};
 use crate::token::TokenSources;
 use crate::verify::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS, TypPolicy, Verifier};
 
@@ -275,18 +275,16 @@ impl BearerGuardBuilder {
         self
     }
 
-    /// Also reads scopes/roles from this claim path, e.g. `["realm_access", "roles"]`.
-    pub fn scopes_from_claim<I, P>(mut self, path: I) -> Self
-    where
-        I: IntoIterator<Item = P>,
-        P: Into<String>,
-    {
-        self.scopes.paths.push(path.into_iter().map(Into::into).collect());
+    /// Also reads permissions from this claim (Keycloak roles, Auth0 permissions, Entra ID
+    /// roles, or any claim path) into the token's [`Scopes`](crate::Scopes).
+    pub fn scopes_from(mut self, source: ScopeSource) -> Self {
+        self.scopes.paths.push(source.path());
         self
     }
 
     /// Checks the configuration and builds the guard. No network I/O.
     pub fn build(self) -> Result<BearerGuard, ConfigError> {
+        install_crypto_provider();
         if self.leeway > Duration::from_secs(MAX_LEEWAY_SECS) {
             return Err(ConfigError::InvalidSetting { name: "leeway", reason: "at most 5 minutes" });
         }
@@ -345,6 +343,14 @@ impl BearerGuardBuilder {
                 responder,
             }),
         })
+    }
+}
+
+/// With both backend features on, jsonwebtoken can't pick one by itself: use aws-lc-rs.
+fn install_crypto_provider() {
+    #[cfg(all(feature = "aws-lc-rs", feature = "rust-crypto"))]
+    {
+        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(&jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER);
     }
 }
 

@@ -22,9 +22,17 @@ pub use jsonwebtoken::Algorithm;
 pub use keys::{KeyCachePolicy, KeySetStats, StaticKey};
 pub use layer::{BearerGuardLayer, BearerGuardService, ResponseFuture};
 pub use response::{Refusal, RefusalResponder};
-pub use scope::Scopes;
+pub use scope::{
+    AllOf, AnyOf, RequireScope, RequireScopes, RequireScopesLayer, RequireScopesResponseFuture, Scope,
+    ScopeRequirement, ScopeSource, Scopes, require_any_scope, require_scopes,
+};
 pub use token::DEFAULT_MAX_TOKEN_BYTES;
 pub use verify::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::scope::is_scope_token;
+}
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 compile_error!("bearer-guard needs a crypto backend: enable the `aws-lc-rs` (default) or `rust-crypto` feature");

@@ -30,16 +30,16 @@ impl TokenSources {
     ///
     /// `Ok(None)` means no token anywhere (or only credentials of another scheme).
     pub(crate) fn extract(&self, headers: &HeaderMap, uri: &Uri) -> Result<Option<String>, AuthError> {
-        let mut found = self.from_header(headers)?;
-        if self.query {
-            if let Some(t) = from_query(uri) {
-                found = one_source(found, t)?;
-            }
+        let mut found = self.header_token(headers)?;
+        if self.query
+            && let Some(t) = from_query(uri)
+        {
+            found = one_source(found, t)?;
         }
-        if let Some(name) = &self.cookie {
-            if let Some(t) = from_cookie(headers, name) {
-                found = one_source(found, t)?;
-            }
+        if let Some(name) = &self.cookie
+            && let Some(t) = from_cookie(headers, name)
+        {
+            found = one_source(found, t)?;
         }
         match found {
             Some(token) => self.check(token).map(|t| Some(t.to_owned())),
@@ -47,7 +47,7 @@ impl TokenSources {
         }
     }
 
-    fn from_header<'a>(&self, headers: &'a HeaderMap) -> Result<Option<&'a str>, AuthError> {
+    fn header_token<'a>(&self, headers: &'a HeaderMap) -> Result<Option<&'a str>, AuthError> {
         let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let Some(value) = values.next() else { return Ok(None) };
         if values.next().is_some() {

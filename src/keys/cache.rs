@@ -222,10 +222,10 @@ impl RemoteKeys {
     async fn fetch_when_cold(&self) -> Result<Arc<Snapshot>, AuthError> {
         let mut discovered = self.fetch_lock.lock().await;
         let now = Instant::now();
-        if let Some(snapshot) = self.store.get(&self.issuer).await {
-            if snapshot.freshness(now, &self.policy) != Freshness::Unusable {
-                return Ok(snapshot);
-            }
+        if let Some(snapshot) = self.store.get(&self.issuer).await
+            && snapshot.freshness(now, &self.policy) != Freshness::Unusable
+        {
+            return Ok(snapshot);
         }
         if let Some(wait) = self.backoff_remaining(now) {
             return Err(AuthError::KeysUnavailable { retry_after: wait });
@@ -242,10 +242,10 @@ impl RemoteKeys {
             return self.refuse_in_cooldown();
         }
         let mut discovered = self.fetch_lock.lock().await;
-        if let Some(snapshot) = self.store.get(&self.issuer).await {
-            if snapshot.generation != seen.generation {
-                return Some(snapshot);
-            }
+        if let Some(snapshot) = self.store.get(&self.issuer).await
+            && snapshot.generation != seen.generation
+        {
+            return Some(snapshot);
         }
         if self.within_cooldown(Instant::now()) {
             return self.refuse_in_cooldown();

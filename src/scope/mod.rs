@@ -1,5 +1,15 @@
-//! The scope set of a verified token: `scope` (space-separated, RFC 9068/8693) and `scp`
-//! (array or string, as Entra ID and Okta issue), plus roles mapped from other claim paths.
+//! Scopes: the set a verified token carries (`scope`, `scp`, and roles mapped from other claim
+//! paths), typed guards that handlers declare in their signatures, and route-level layers.
+//!
+//! Refusals: a verified token without the scope gets `403 insufficient_scope` with the
+//! `scope` attribute listing what the route needs; a request without a verified token gets
+//! the core layer's `401`, never a `403`.
+
+mod layer;
+mod typed;
+
+pub use layer::{RequireScopes, RequireScopesLayer, RequireScopesResponseFuture, require_any_scope, require_scopes};
+pub use typed::{AllOf, AnyOf, RequireScope, Scope, ScopeRequirement, is_scope_token};
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,6 +29,48 @@ pub(crate) struct ScopeSources {
     /// Further claim paths (each a list of object keys) holding a string array or a
     /// space-separated string.
     pub(crate) paths: Vec<Vec<String>>,
+}
+
+/// A further claim that carries permissions, merged into the token's [`Scopes`].
+///
+/// `scope` and `scp` are always read. Presets cover the common identity providers:
+///
+/// ```
+/// use bearer_guard::{BearerGuard, ScopeSource};
+///
+/// let guard = BearerGuard::builder()
+///     .issuer("https://sso.example.com/realms/acme")
+///     .audience("notes-api")
+///     .scopes_from(ScopeSource::KeycloakClientRoles("notes-api".into()))
+///     .build()?;
+/// # Ok::<(), bearer_guard::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopeSource {
+    /// Keycloak realm roles: `realm_access.roles`.
+    KeycloakRealmRoles,
+    /// Keycloak roles of one client: `resource_access.<client>.roles`. Roles of other clients
+    /// are never merged in.
+    KeycloakClientRoles(String),
+    /// Auth0 RBAC permissions: `permissions`.
+    Auth0Permissions,
+    /// Entra ID app roles: `roles`.
+    EntraIdRoles,
+    /// Any claim path, as object keys from the top: `["https://example.com/claims", "perms"]`.
+    ClaimPath(Vec<String>),
+}
+
+impl ScopeSource {
+    pub(crate) fn path(self) -> Vec<String> {
+        match self {
+            Self::KeycloakRealmRoles => vec!["realm_access".into(), "roles".into()],
+            Self::KeycloakClientRoles(client) => vec!["resource_access".into(), client, "roles".into()],
+            Self::Auth0Permissions => vec!["permissions".into()],
+            Self::EntraIdRoles => vec!["roles".into()],
+            Self::ClaimPath(path) => path,
+        }
+    }
 }
 
 impl Default for ScopeSources {
@@ -134,10 +186,35 @@ mod tests {
         assert!(s.is_empty());
     }
 
+    fn with(sources: Vec<ScopeSource>) -> ScopeSources {
+        ScopeSources { standard: true, paths: sources.into_iter().map(ScopeSource::path).collect() }
+    }
+
     #[test]
-    fn nested_paths_are_read() {
-        let src = ScopeSources { standard: true, paths: vec![vec!["realm_access".into(), "roles".into()]] };
-        let s = scopes(json!({"realm_access": {"roles": ["admin"]}}), &src);
+    fn keycloak_realm_roles_are_read() {
+        let s = scopes(json!({"realm_access": {"roles": ["admin"]}}), &with(vec![ScopeSource::KeycloakRealmRoles]));
         assert!(s.contains("admin"));
+    }
+
+    #[test]
+    fn keycloak_client_roles_are_never_merged_across_clients() {
+        let claims = json!({"resource_access": {"notes": {"roles": ["editor"]}, "billing": {"roles": ["admin"]}}});
+        let s = scopes(claims, &with(vec![ScopeSource::KeycloakClientRoles("notes".into())]));
+        assert!(s.contains("editor"));
+        assert!(!s.contains("admin"));
+    }
+
+    #[test]
+    fn auth0_and_entra_presets() {
+        let s = scopes(json!({"permissions": ["read:notes"]}), &with(vec![ScopeSource::Auth0Permissions]));
+        assert!(s.contains("read:notes"));
+        let s = scopes(json!({"roles": ["Notes.Admin"], "scp": "Notes.Read"}), &with(vec![ScopeSource::EntraIdRoles]));
+        assert!(s.contains("Notes.Admin") && s.contains("Notes.Read"));
+    }
+
+    #[test]
+    fn roles_are_not_read_unless_configured() {
+        let s = scopes(json!({"roles": ["admin"], "permissions": ["x"]}), &ScopeSources::default());
+        assert!(s.is_empty());
     }
 }
