@@ -36,3 +36,8 @@ pub mod __private {
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 compile_error!("bearer-guard needs a crypto backend: enable the `aws-lc-rs` (default) or `rust-crypto` feature");
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

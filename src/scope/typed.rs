@@ -102,11 +102,9 @@ macro_rules! scopes {
             #[derive(Debug, Clone, Copy, Default)]
             $vis struct $name;
             impl $crate::Scope for $name {
-                const NAME: &'static str = {
-                    assert!($crate::__private::is_scope_token($value), "not a valid scope token");
-                    $value
-                };
+                const NAME: &'static str = $value;
             }
+            const _: () = assert!($crate::__private::is_scope_token($value), concat!("not a valid scope token: ", $value));
         )+
     };
 }
