@@ -16,6 +16,7 @@ use crate::layer::BearerGuardLayer;
 use crate::response::{RefusalResponder, Rfc6750};
 use crate::scope::{ScopeSource, ScopeSources};
 use crate::token::TokenSources;
+use crate::verified_cache::{DEFAULT_VERIFIED_CACHE_CAPACITY, VerifiedCache};
 use crate::verify::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS, TypPolicy, Verifier};
 
 /// A configured resource-server guard. Cheap to clone; build it once, use its
@@ -126,6 +127,7 @@ pub struct BearerGuardBuilder {
     policy: KeyCachePolicy,
     client: Option<reqwest::Client>,
     scopes: ScopeSources,
+    verified_cache: Option<u64>,
 }
 
 impl Default for BearerGuardBuilder {
@@ -144,6 +146,7 @@ impl Default for BearerGuardBuilder {
             policy: KeyCachePolicy::default(),
             client: None,
             scopes: ScopeSources::default(),
+            verified_cache: Some(DEFAULT_VERIFIED_CACHE_CAPACITY),
         }
     }
 }
@@ -282,6 +285,20 @@ impl BearerGuardBuilder {
         self
     }
 
+    /// Keeps verified tokens (keyed by their SHA-256, never past their `exp`, never after their
+    /// key leaves the issuer's set) so a token presented again skips the signature check.
+    /// On by default with room for 10 000 tokens; `false` turns it off.
+    pub fn verified_token_cache(mut self, enabled: bool) -> Self {
+        self.verified_cache = enabled.then_some(self.verified_cache.unwrap_or(DEFAULT_VERIFIED_CACHE_CAPACITY));
+        self
+    }
+
+    /// The verified-token cache's capacity in tokens (default 10 000); turns the cache on.
+    pub fn verified_token_cache_capacity(mut self, tokens: u64) -> Self {
+        self.verified_cache = Some(tokens);
+        self
+    }
+
     /// Checks the configuration and builds the guard. No network I/O.
     pub fn build(self) -> Result<BearerGuard, ConfigError> {
         install_crypto_provider();
@@ -337,6 +354,7 @@ impl BearerGuardBuilder {
                     leeway: self.leeway.as_secs(),
                     typ: self.typ,
                     scopes: self.scopes,
+                    cache: self.verified_cache.map(VerifiedCache::new),
                 },
                 sources: self.sources,
                 allow_anonymous: self.allow_anonymous,

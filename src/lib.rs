@@ -12,7 +12,12 @@ mod layer;
 mod response;
 mod scope;
 mod token;
+mod verified_cache;
 mod verify;
+
+/// [`TestIssuer`](testing::TestIssuer): keys, a JWKS server and token minting for your own tests.
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use claims::{AccessTokenClaims, Claims, VerifiedToken};
 pub use error::{AuthError, ConfigError, InvalidRequest, InvalidToken};
@@ -27,6 +32,7 @@ pub use scope::{
     ScopeRequirement, ScopeSource, Scopes, require_any_scope, require_scopes,
 };
 pub use token::DEFAULT_MAX_TOKEN_BYTES;
+pub use verified_cache::DEFAULT_VERIFIED_CACHE_CAPACITY;
 pub use verify::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS};
 
 #[doc(hidden)]

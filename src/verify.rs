@@ -21,6 +21,7 @@ use crate::error::{AuthError, InvalidToken};
 use crate::issuer::{KeySource, TrustedIssuer};
 use crate::keys::{AlgSet, Selection, VerifyingKey};
 use crate::scope::{ScopeSources, Scopes};
+use crate::verified_cache::{self, VerifiedCache};
 
 /// Default clock leeway for `exp`, `nbf` and `iat` (30 s).
 pub const DEFAULT_LEEWAY_SECS: u64 = 30;
@@ -46,6 +47,7 @@ pub(crate) struct Verifier {
     pub(crate) leeway: u64,
     pub(crate) typ: TypPolicy,
     pub(crate) scopes: ScopeSources,
+    pub(crate) cache: Option<VerifiedCache>,
 }
 
 impl fmt::Debug for Verifier {
@@ -55,6 +57,7 @@ impl fmt::Debug for Verifier {
             .field("allowed", &self.allowed)
             .field("leeway", &self.leeway)
             .field("typ", &self.typ)
+            .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +119,35 @@ impl Verifier {
     /// Verifies a token and returns its claims and scopes. Logs one event per refusal with
     /// the reason, the (unverified) issuer and the kid; never the token.
     pub(crate) async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        let Some(cache) = &self.cache else { return self.verify_uncached(token).await.map(|(t, _)| t) };
+        let key = verified_cache::hash(token);
+        if let Some(entry) = cache.get(&key) {
+            if self.still_valid(&entry).await {
+                return Ok(entry.token);
+            }
+            cache.remove(&key);
+        }
+        let (verified, issuer) = self.verify_uncached(token).await?;
+        cache.insert(key, verified.clone(), issuer, now_secs());
+        Ok(verified)
+    }
+
+    /// A cache hit is used only while `exp` (with leeway) has not passed and the key that
+    /// verified it is still in its issuer's set.
+    async fn still_valid(&self, entry: &verified_cache::Entry) -> bool {
+        if now_secs() > entry.token.expires_at_secs() + self.leeway as f64 {
+            return false;
+        }
+        match self.issuers.get(entry.issuer).map(|i| &i.keys) {
+            Some(KeySource::Static(_)) => true,
+            Some(KeySource::Remote(remote)) => {
+                remote.current().await.is_ok_and(|snapshot| snapshot.keys.contains_kid(entry.token.key_id()))
+            }
+            None => false,
+        }
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<(VerifiedToken, usize), AuthError> {
         let mut parsed = match parse(token, self.allowed, self.typ) {
             Ok(parsed) => parsed,
             Err(reason) => {
@@ -131,23 +163,24 @@ impl Verifier {
         result
     }
 
-    async fn verify_parsed(&self, parsed: &mut Parsed<'_>) -> Result<VerifiedToken, AuthError> {
+    async fn verify_parsed(&self, parsed: &mut Parsed<'_>) -> Result<(VerifiedToken, usize), AuthError> {
         let iss = match parsed.claims.get("iss") {
             Some(Value::String(iss)) => iss.as_str(),
             Some(_) => return Err(AuthError::InvalidToken(InvalidToken::InvalidClaim("iss"))),
             None => return Err(AuthError::InvalidToken(InvalidToken::UntrustedIssuer)),
         };
         // The unverified `iss` only picks which trusted issuer's keys to try.
-        let issuer = self
+        let (index, issuer) = self
             .issuers
             .iter()
-            .find(|i| &*i.issuer == iss)
+            .enumerate()
+            .find(|(_, i)| &*i.issuer == iss)
             .ok_or(AuthError::InvalidToken(InvalidToken::UntrustedIssuer))?;
         let kid = parsed.kid.as_deref();
         match &issuer.keys {
             KeySource::Static(snapshot) => {
                 let key = selected(snapshot.keys.select(kid, parsed.alg))?;
-                self.finish(issuer, key, parsed)
+                self.finish(issuer, key, parsed).map(|t| (t, index))
             }
             KeySource::Remote(remote) => {
                 let snapshot = remote.current().await?;
@@ -158,9 +191,9 @@ impl Verifier {
                             .await
                             .ok_or(AuthError::InvalidToken(InvalidToken::UnknownKey))?;
                         let key = selected(fresh.keys.select(kid, parsed.alg))?;
-                        self.finish(issuer, key, parsed)
+                        self.finish(issuer, key, parsed).map(|t| (t, index))
                     }
-                    other => self.finish(issuer, selected(other)?, parsed),
+                    other => self.finish(issuer, selected(other)?, parsed).map(|t| (t, index)),
                 }
             }
         }

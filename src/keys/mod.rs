@@ -144,7 +144,6 @@ impl KeySet {
     }
 
     /// Whether a key with this `kid` (or, for `None`, any key) is still in the set.
-    #[cfg(test)]
     pub(crate) fn contains_kid(&self, kid: Option<&str>) -> bool {
         match kid {
             Some(kid) => self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)),

@@ -1,0 +1,119 @@
+//! Micro-benchmarks: our full verify path against the floor (a bare `jsonwebtoken::decode`
+//! with a pre-built `DecodingKey` and the same iss/aud/exp checks), per algorithm, and the
+//! per-request cost of the layer and of a scope check.
+//!
+//! ```text
+//! cargo bench --bench verify                                              # aws-lc-rs
+//! cargo bench --bench verify --no-default-features --features rust-crypto # RustCrypto
+//! ```
+
+use std::hint::black_box;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use bearer_guard::testing::TestIssuer;
+use bearer_guard::{Algorithm, BearerGuard, StaticKey, require_scopes};
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::Request;
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, decode, encode, jwk::JwkSet};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+fn verify(c: &mut Criterion) {
+    let rt = runtime();
+    for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA] {
+        let issuer = rt.block_on(TestIssuer::start_with(&[alg]));
+        let token = issuer.token().scopes(["notes:read"]).sign().expect("token");
+        let jwks: JwkSet = serde_json::from_value(issuer.jwks()).expect("jwks");
+        let floor_key = DecodingKey::from_jwk(&jwks.keys[0]).expect("key");
+        let mut validation = Validation::new(alg);
+        validation.set_issuer(&[issuer.issuer()]);
+        validation.set_audience(&[TestIssuer::DEFAULT_AUDIENCE]);
+        let guard = |cache: bool| {
+            BearerGuard::builder()
+                .issuer(issuer.issuer())
+                .audience(TestIssuer::DEFAULT_AUDIENCE)
+                .jwks_uri(issuer.jwks_uri())
+                .verified_token_cache(cache)
+                .build()
+                .expect("guard")
+        };
+        let (uncached, cached) = (guard(false), guard(true));
+        rt.block_on(async {
+            uncached.verify(&token).await.expect("verifies");
+            cached.verify(&token).await.expect("verifies");
+        });
+
+        let mut group = c.benchmark_group(format!("verify/{alg:?}"));
+        group.bench_function("floor: jsonwebtoken::decode", |b| {
+            b.iter(|| decode::<Value>(black_box(&token), &floor_key, &validation).expect("floor"))
+        });
+        group.bench_function("bearer-guard, cache off", |b| {
+            b.iter(|| rt.block_on(uncached.verify(black_box(&token))).expect("ours"))
+        });
+        group.bench_function("bearer-guard, cache on", |b| {
+            b.iter(|| rt.block_on(cached.verify(black_box(&token))).expect("ours"))
+        });
+        group.finish();
+    }
+
+    let secret = b"benchmark-secret-of-at-least-32-bytes!";
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = json!({"iss": "bench", "aud": "api", "sub": "u", "exp": now + 3600, "scope": "notes:read"});
+    let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(secret)).expect("token");
+    let floor_key = DecodingKey::from_secret(secret);
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&["bench"]);
+    validation.set_audience(&["api"]);
+    let guard = BearerGuard::builder()
+        .issuer("bench")
+        .audience("api")
+        .static_key(StaticKey::hmac_secret(secret).expect("secret"))
+        .verified_token_cache(false)
+        .build()
+        .expect("guard");
+    let mut group = c.benchmark_group("verify/HS256");
+    group.bench_function("floor: jsonwebtoken::decode", |b| {
+        b.iter(|| decode::<Value>(black_box(&token), &floor_key, &validation).expect("floor"))
+    });
+    group.bench_function("bearer-guard, cache off", |b| {
+        b.iter(|| rt.block_on(guard.verify(black_box(&token))).expect("ours"))
+    });
+    group.finish();
+}
+
+fn request(c: &mut Criterion) {
+    let rt = runtime();
+    let issuer = rt.block_on(TestIssuer::start_with(&[Algorithm::ES256]));
+    let token = format!("Bearer {}", issuer.token().scopes(["notes:read"]).sign().expect("token"));
+    let guard = BearerGuard::builder()
+        .issuer(issuer.issuer())
+        .audience(TestIssuer::DEFAULT_AUDIENCE)
+        .jwks_uri(issuer.jwks_uri())
+        .build()
+        .expect("guard");
+    let open = Router::new().route("/", get(|| async { "ok" }));
+    let guarded = Router::new().route("/", get(|| async { "ok" })).route_layer(guard.layer());
+    let scoped = Router::new()
+        .route("/", get(|| async { "ok" }).route_layer(require_scopes(["notes:read"])))
+        .route_layer(guard.layer());
+    let send = |app: &Router| {
+        let request = Request::get("/").header("authorization", &token).body(Body::empty()).expect("request");
+        let response = rt.block_on(app.clone().oneshot(request)).expect("response");
+        assert!(response.status().is_success());
+    };
+    send(&guarded);
+    let mut group = c.benchmark_group("request (ES256, verified-token cache on)");
+    group.bench_function("unprotected", |b| b.iter(|| send(&open)));
+    group.bench_function("bearer-guard layer", |b| b.iter(|| send(&guarded)));
+    group.bench_function("bearer-guard layer + require_scopes", |b| b.iter(|| send(&scoped)));
+    group.finish();
+}
+
+criterion_group!(benches, verify, request);
+criterion_main!(benches);
