@@ -15,7 +15,7 @@ mod token;
 mod verified_cache;
 mod verify;
 
-/// [`TestIssuer`](testing::TestIssuer): keys, a JWKS server and token minting for your own tests.
+/// A test identity provider for your own tests (feature `test-util`): [`TestIssuer`](testing::TestIssuer).
 #[cfg(feature = "test-util")]
 pub mod testing;
 

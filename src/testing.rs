@@ -1,6 +1,7 @@
-//! A test identity provider for your own tests (feature `test-util`): [`TestIssuer`] generates
-//! signing keys, serves a JWKS and a discovery document on `127.0.0.1`, mints tokens, rotates
-//! keys, and can be switched into [`Failure`] modes for fault-injection tests.
+//!
+//! [`TestIssuer`](crate::testing::TestIssuer) generates signing keys, serves a JWKS and a
+//! discovery document on `127.0.0.1`, mints tokens, rotates keys, and can be switched into
+//! [`Failure`](crate::testing::Failure) modes for fault-injection tests.
 //!
 //! ```
 //! use axum::{Router, body::Body, routing::get};
@@ -394,7 +395,8 @@ impl Drop for TestIssuer {
 ///     .alg(Algorithm::EdDSA)
 ///     .subject("alice")
 ///     .scopes(["notes:read", "notes:write"])
-///     .claim("tenant", json!("t1"))
+///     .claim("tenant", "t1")
+///     .claim("roles", json!(["admin"]))
 ///     .expires_in(60)
 ///     .sign()?;
 /// assert_eq!(token.split('.').count(), 3);
@@ -423,7 +425,7 @@ impl TokenBuilder {
         I: IntoIterator<Item = A>,
         A: Into<String>,
     {
-        self.claim("aud", audiences.into_iter().map(|a| Value::String(a.into())).collect())
+        self.claim("aud", Value::Array(audiences.into_iter().map(|a| Value::String(a.into())).collect()))
     }
 
     /// Sets `sub`.
@@ -447,8 +449,8 @@ impl TokenBuilder {
     }
 
     /// Sets any claim, replacing a default.
-    pub fn claim(mut self, name: impl Into<String>, value: Value) -> Self {
-        self.claims.insert(name.into(), value);
+    pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.into(), value.into());
         self
     }
 
@@ -481,10 +483,10 @@ impl TokenBuilder {
 
     /// Sets any header parameter, `alg` and `kid` included: the token is still signed with the
     /// chosen key's algorithm, whatever the header says.
-    pub fn header(mut self, name: impl Into<String>, value: Value) -> Self {
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         let name = name.into();
         self.removed_header.remove(&name);
-        self.header.insert(name, value);
+        self.header.insert(name, value.into());
         self
     }
 
