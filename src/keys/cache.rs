@@ -150,7 +150,9 @@ struct Counters {
 
 #[derive(Debug, Default)]
 struct Attempts {
-    last_attempt: Option<Instant>,
+    /// The cooldown runs from the last refetch an unknown `kid` caused, so a rotation right
+    /// after a scheduled fetch is still picked up at once.
+    last_kid_refetch: Option<Instant>,
     last_failure: Option<Instant>,
     last_success: Option<SystemTime>,
 }
@@ -250,6 +252,7 @@ impl RemoteKeys {
         if self.within_cooldown(Instant::now()) {
             return self.refuse_in_cooldown();
         }
+        self.attempts().last_kid_refetch = Some(Instant::now());
         self.fetch_and_store(&mut discovered).await.ok()
     }
 
@@ -284,7 +287,6 @@ impl RemoteKeys {
 
     async fn fetch_and_store(&self, discovered: &mut Option<Url>) -> Result<Arc<Snapshot>, FetchError> {
         self.in_flight.store(true, Ordering::Release);
-        self.attempts().last_attempt = Some(Instant::now());
         self.counters.fetches.fetch_add(1, Ordering::Relaxed);
         let result = self.fetch(discovered).await;
         let outcome = match result {
@@ -335,7 +337,7 @@ impl RemoteKeys {
     }
 
     fn within_cooldown(&self, now: Instant) -> bool {
-        self.attempts().last_attempt.is_some_and(|t| now.saturating_duration_since(t) < self.policy.cooldown)
+        self.attempts().last_kid_refetch.is_some_and(|t| now.saturating_duration_since(t) < self.policy.cooldown)
     }
 
     fn backoff_remaining(&self, now: Instant) -> Option<Duration> {
