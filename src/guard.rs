@@ -326,7 +326,7 @@ impl BearerGuardBuilder {
             if issuer.issuer.is_empty() {
                 return Err(ConfigError::MissingIssuer);
             }
-            if issuers[..i].iter().any(|other| other.issuer == issuer.issuer) {
+            if issuers.iter().take(i).any(|other| other.issuer == issuer.issuer) {
                 return Err(ConfigError::DuplicateIssuer(issuer.issuer.clone()));
             }
         }

@@ -42,6 +42,9 @@
 //! # }
 //! ```
 
+// Test support, not on the request path: JSON indexing here runs in users' tests only.
+#![allow(clippy::indexing_slicing)]
+
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::fmt;

@@ -111,6 +111,7 @@ macro_rules! scopes {
 
 /// RFC 6749 `scope-token`, usable in constants.
 #[doc(hidden)]
+#[allow(clippy::indexing_slicing)] // `i < len` is the loop condition; evaluated at compile time.
 pub const fn is_scope_token(s: &str) -> bool {
     let bytes = s.as_bytes();
     if bytes.is_empty() {
