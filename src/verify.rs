@@ -4,7 +4,6 @@
 //! The algorithm is tied to the key and the allow-list, never chosen by the token; `none` never
 //! verifies; `jwk`/`jku`/`x5u`/`x5c` header parameters are ignored; unknown `crit` is refused.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::claims::VerifiedToken;
@@ -62,17 +61,6 @@ impl fmt::Debug for Verifier {
     }
 }
 
-#[derive(Deserialize)]
-struct JoseHeader<'a> {
-    #[serde(borrow)]
-    alg: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    kid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    typ: Option<Cow<'a, str>>,
-    crit: Option<IgnoredAny>,
-}
-
 /// A token split and decoded, not yet verified.
 pub(crate) struct Parsed<'t> {
     pub(crate) alg: Algorithm,
@@ -94,25 +82,41 @@ pub(crate) fn parse(token: &str, allowed: AlgSet, typ_policy: TypPolicy) -> Resu
         return Err(InvalidToken::BadSignature);
     }
     let header_json = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| InvalidToken::Malformed)?;
-    let header: JoseHeader<'_> = serde_json::from_slice(&header_json).map_err(|_| InvalidToken::Malformed)?;
-    let alg = header.alg.as_deref().ok_or(InvalidToken::UnsupportedAlgorithm)?;
+    // A JSON object with unique member names (RFC 7515 §4), like the claims.
+    let header = serde_json::from_slice::<StrictObject>(&header_json).map_err(|_| InvalidToken::Malformed)?.0;
+    let alg = match header.get("alg") {
+        Some(Value::String(alg)) => alg.as_str(),
+        None | Some(Value::Null) => return Err(InvalidToken::UnsupportedAlgorithm),
+        Some(_) => return Err(InvalidToken::Malformed),
+    };
     // `none` in any spelling fails here too: it is not a jsonwebtoken algorithm name.
     let alg: Algorithm = alg.parse().map_err(|_| InvalidToken::UnsupportedAlgorithm)?;
     if !allowed.contains(alg) {
         return Err(InvalidToken::UnsupportedAlgorithm);
     }
-    if header.crit.is_some() {
+    if header.contains_key("crit") {
         // No JWS extension is understood, so any `crit` lists something unknown (RFC 7515 §4.1.11).
         return Err(InvalidToken::UnsupportedCritical);
     }
-    let typ_is_at_jwt = match header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let kid = optional_string(&header, "kid")?;
+    let typ = optional_string(&header, "typ")?;
+    let typ_is_at_jwt = match typ.map(str::to_ascii_lowercase).as_deref() {
         Some("at+jwt" | "application/at+jwt") => true,
         None | Some("jwt" | "application/jwt") if typ_policy == TypPolicy::Lenient => false,
         _ => return Err(InvalidToken::UnacceptableType),
     };
     let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| InvalidToken::Malformed)?;
     let claims = serde_json::from_slice::<StrictObject>(&payload).map_err(|_| InvalidToken::Malformed)?.0;
-    Ok(Parsed { alg, kid: header.kid.map(Cow::into_owned), typ_is_at_jwt, claims, signing_input, signature })
+    Ok(Parsed { alg, kid: kid.map(str::to_owned), typ_is_at_jwt, claims, signing_input, signature })
+}
+
+/// A header member that must be a string when present.
+fn optional_string<'h>(header: &'h Map<String, Value>, name: &str) -> Result<Option<&'h str>, InvalidToken> {
+    match header.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(InvalidToken::Malformed),
+    }
 }
 
 impl Verifier {
@@ -400,6 +404,23 @@ mod tests {
         assert_eq!(parse(&t, AlgSet::ASYMMETRIC, TypPolicy::Lenient).err(), Some(InvalidToken::UnsupportedAlgorithm));
         let t = token(json!({}), json!({}));
         assert_eq!(parse(&t, AlgSet::ASYMMETRIC, TypPolicy::Lenient).err(), Some(InvalidToken::UnsupportedAlgorithm));
+    }
+
+    #[test]
+    fn header_must_be_an_object_without_crit() {
+        let h = URL_SAFE_NO_PAD.encode(r#"["RS256","k",null,null]"#);
+        let p = b64(&json!({}));
+        assert_eq!(
+            parse(&format!("{h}.{p}.c2ln"), AlgSet::ASYMMETRIC, TypPolicy::Lenient).err(),
+            Some(InvalidToken::Malformed)
+        );
+        let t = token(json!({"alg": "RS256", "crit": null}), json!({}));
+        assert_eq!(parse(&t, AlgSet::ASYMMETRIC, TypPolicy::Lenient).err(), Some(InvalidToken::UnsupportedCritical));
+        let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","alg":"ES256"}"#);
+        assert_eq!(
+            parse(&format!("{h}.{p}.c2ln"), AlgSet::ASYMMETRIC, TypPolicy::Lenient).err(),
+            Some(InvalidToken::Malformed)
+        );
     }
 
     #[test]
