@@ -104,9 +104,22 @@ fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 pub(crate) fn is_token68(s: &str) -> bool {
     let body = s.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+    !body.is_empty() && body.bytes().all(|b| TOKEN68.get(usize::from(b)).copied().unwrap_or(false))
 }
+
+/// The token68 characters before the padding, as a table: this runs over every byte of every
+/// token, and a lookup is several times faster than a chain of comparisons.
+#[allow(clippy::indexing_slicing)] // `b < 256` is the loop condition; evaluated at compile time.
+static TOKEN68: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -165,6 +178,14 @@ mod tests {
         for bad in ["Bearer a b", "Bearer a,b", "Bearer a\"b", "Bearer ===", "Bearer a=b"] {
             let e = extract(&TokenSources::default(), &[bad], "/").unwrap_err();
             assert_eq!(e, AuthError::InvalidRequest(InvalidRequest::BadTokenSyntax), "{bad}");
+        }
+    }
+
+    #[test]
+    fn token68_table_matches_the_grammar() {
+        for b in 0u8..=255 {
+            let expected = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+            assert_eq!(is_token68(std::str::from_utf8(&[b]).unwrap_or("\u{0}")), expected && b < 128, "{b}");
         }
     }
 
