@@ -88,7 +88,7 @@ impl BearerGuard {
     /// `Ok(None)` is an anonymous request the guard lets through.
     pub async fn authenticate(&self, headers: &HeaderMap, uri: &Uri) -> Result<Option<VerifiedToken>, AuthError> {
         match self.inner.sources.extract(headers, uri) {
-            Ok(Some(token)) => self.inner.verifier.verify(&token).await.map(Some),
+            Ok(Some(token)) => self.inner.verifier.verify(token).await.map(Some),
             Ok(None) if self.inner.allow_anonymous => Ok(None),
             Ok(None) => Err(AuthError::MissingToken),
             Err(error) => {
