@@ -78,9 +78,6 @@ impl BearerGuard {
         if token.len() > self.inner.sources.max_bytes {
             return Err(AuthError::InvalidToken(crate::error::InvalidToken::TooLarge));
         }
-        if !crate::token::is_token68(token) {
-            return Err(AuthError::InvalidRequest(crate::error::InvalidRequest::BadTokenSyntax));
-        }
         self.inner.verifier.verify(token).await
     }
 

@@ -20,6 +20,7 @@ use crate::error::{AuthError, InvalidToken};
 use crate::issuer::{KeySource, TrustedIssuer};
 use crate::keys::{AlgSet, Selection, VerifyingKey};
 use crate::scope::{ScopeSources, Scopes};
+use crate::token::check_syntax;
 use crate::verified_cache::{self, VerifiedCache};
 
 /// Default clock leeway for `exp`, `nbf` and `iat` (30 s).
@@ -123,14 +124,19 @@ impl Verifier {
     /// Verifies a token and returns its claims and scopes. Logs one event per refusal with
     /// the reason, the (unverified) issuer and the kid; never the token.
     pub(crate) async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        let Some(cache) = &self.cache else { return self.verify_uncached(token).await.map(|(t, _)| t) };
+        let Some(cache) = &self.cache else {
+            check_syntax(token)?;
+            return self.verify_uncached(token).await.map(|(t, _)| t);
+        };
         let key = verified_cache::hash(token);
         if let Some(entry) = cache.get(&key) {
+            // Same bytes as a token that passed every check, the grammar included.
             if self.still_valid(&entry).await {
                 return Ok(entry.token);
             }
             cache.remove(&key);
         }
+        check_syntax(token)?;
         let (verified, issuer) = self.verify_uncached(token).await?;
         cache.insert(key, verified.clone(), issuer, now_secs());
         Ok(verified)

@@ -203,11 +203,14 @@ async fn hello_unprotected() -> String {
     format!("hello {}\n", SUBJECT)
 }
 
-fn hello_from_claims(claims: &Value) -> Response {
-    match claims.get("sub").and_then(Value::as_str) {
-        Some(sub) => format!("hello {sub}\n").into_response(),
-        None => (StatusCode::INTERNAL_SERVER_ERROR, "no sub\n").into_response(),
-    }
+/// What every protected handler reads: a typed claims struct, as applications do.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+struct BenchClaims {
+    sub: String,
+}
+
+fn hello_from_claims(claims: &BenchClaims) -> Response {
+    format!("hello {}\n", claims.sub).into_response()
 }
 
 // ---- (b) bearer-guard -------------------------------------------------------------
@@ -216,7 +219,7 @@ fn hello_from_claims(claims: &Value) -> Response {
 fn bearer_guard_app(issuer: &str, jwks_uri: &str, cache: bool) -> Result<Router, BoxError> {
     use bearer_guard::{BearerGuard, Claims};
 
-    async fn hello(Claims(c): Claims<Value>) -> Response {
+    async fn hello(Claims(c): Claims<BenchClaims>) -> Response {
         hello_from_claims(&c)
     }
 
@@ -279,12 +282,12 @@ mod jwt_authorizer {
         }
     }
 
-    async fn hello(JwtClaims(c): JwtClaims<Value>) -> Response {
+    async fn hello(JwtClaims(c): JwtClaims<BenchClaims>) -> Response {
         hello_from_claims(&c)
     }
 
     pub async fn app(issuer: &str, jwks_uri: &str) -> Result<Router, BoxError> {
-        let authorizer = JwtAuthorizer::<Value>::from_jwks_url(jwks_uri)
+        let authorizer = JwtAuthorizer::<BenchClaims>::from_jwks_url(jwks_uri)
             .validation(Validation::new().iss(&[issuer]).aud(&[AUDIENCE]).exp(true))
             .build()
             .await?;
@@ -302,7 +305,7 @@ async fn axum_jwt_auth_app(issuer: &str, jwks_uri: &str) -> Result<Router, BoxEr
     use axum_jwt_auth::{Claims, Decoder, RemoteJwksDecoder};
     use jsonwebtoken10::{Algorithm, Validation};
 
-    async fn hello(c: Claims<Value>) -> Response {
+    async fn hello(c: Claims<BenchClaims>) -> Response {
         hello_from_claims(&c.claims)
     }
 
@@ -316,7 +319,7 @@ async fn axum_jwt_auth_app(issuer: &str, jwks_uri: &str) -> Result<Router, BoxEr
         .build()?;
     // Fetches the JWKS over HTTP now and starts its periodic refresh task.
     let _refresh = decoder.initialize().await?;
-    let decoder: Decoder<Value> = Arc::new(decoder);
+    let decoder: Decoder<BenchClaims> = Arc::new(decoder);
     Ok(Router::new().route("/hello", get(hello)).with_state(decoder))
 }
 
