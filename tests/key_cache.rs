@@ -216,9 +216,12 @@ async fn unknown_kids_refetch_at_most_once_per_cooldown() {
     assert_eq!(issuer.jwks_requests(), 1);
 
     // 200 unknown kids in a row: the first refetches, the other 199 are refused by the cooldown.
-    for i in 0..200 {
-        let token = issuer.token().kid(format!("{}-{i}", random_kid())).sign().unwrap();
-        let result = guard.verify(&token).await;
+    // Tokens are signed beforehand: RSA signing with the rust-crypto backend in a debug build
+    // is slow enough that signing inside the loop could outlast the cooldown.
+    let tokens: Vec<String> =
+        (0..200).map(|i| issuer.token().kid(format!("{}-{i}", random_kid())).sign().unwrap()).collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let result = guard.verify(token).await;
         assert!(unknown_key(&result), "token {i}: {result:?}");
     }
     assert_eq!(issuer.jwks_requests(), 2);
@@ -234,11 +237,13 @@ async fn unknown_kids_refetch_at_most_once_per_cooldown() {
     assert_eq!(guard.key_stats().await[0].cooldown_refusals, 199);
 
     // Past it again: 200 concurrent unknown kids, still one refetch.
+    let tokens: Vec<String> =
+        (0..200).map(|i| issuer.token().kid(format!("{}-c{i}", random_kid())).sign().unwrap()).collect();
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let tasks: Vec<_> = (0..200)
-        .map(|i| {
+    let tasks: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
             let guard = guard.clone();
-            let token = issuer.token().kid(format!("{}-c{i}", random_kid())).sign().unwrap();
             tokio::spawn(async move { guard.verify(&token).await })
         })
         .collect();
