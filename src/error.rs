@@ -85,6 +85,8 @@ pub enum InvalidRequest {
     SeveralAuthorizationHeaders,
     /// A token in more than one place (header, query, cookie).
     SeveralTokenSources,
+    /// The `access_token` query parameter or the token cookie appears more than once.
+    RepeatedToken,
     /// `Bearer` with nothing after it.
     EmptyToken,
     /// The token is not token68 (RFC 7235) or the header is not visible ASCII.
@@ -141,6 +143,7 @@ impl InvalidRequest {
         match self {
             Self::SeveralAuthorizationHeaders => "more than one Authorization header",
             Self::SeveralTokenSources => "access token sent in more than one place",
+            Self::RepeatedToken => "access token parameter is repeated",
             Self::EmptyToken => "Bearer scheme without a token",
             Self::BadTokenSyntax => "access token is not valid token68 syntax",
         }
@@ -367,6 +370,7 @@ mod tests {
         for r in [
             InvalidRequest::SeveralAuthorizationHeaders,
             InvalidRequest::SeveralTokenSources,
+            InvalidRequest::RepeatedToken,
             InvalidRequest::EmptyToken,
             InvalidRequest::BadTokenSyntax,
         ] {

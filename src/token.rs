@@ -34,12 +34,12 @@ impl TokenSources {
     pub(crate) fn extract<'r>(&self, headers: &'r HeaderMap, uri: &'r Uri) -> Result<Option<&'r str>, AuthError> {
         let mut found = self.header_token(headers)?;
         if self.query
-            && let Some(t) = from_query(uri)
+            && let Some(t) = at_most_one(from_query(uri))?
         {
             found = one_source(found, t)?;
         }
         if let Some(name) = &self.cookie
-            && let Some(t) = from_cookie(headers, name)
+            && let Some(t) = at_most_one(from_cookie(headers, name))?
         {
             found = one_source(found, t)?;
         }
@@ -92,17 +92,29 @@ fn one_source<'a>(found: Option<&'a str>, another: &'a str) -> Result<Option<&'a
     }
 }
 
-fn from_query(uri: &Uri) -> Option<&str> {
-    // token68 characters need no percent-decoding except `+`, `/` and `=`, which JWTs
-    // (base64url without padding) do not use; a percent-encoded token fails the grammar check.
-    uri.query()?.split('&').find_map(|pair| pair.strip_prefix("access_token="))
+/// The one value of a source, or `invalid_request` when it repeats (RFC 6750 §3.1: "repeats
+/// the same parameter").
+fn at_most_one<'a>(mut values: impl Iterator<Item = &'a str>) -> Result<Option<&'a str>, AuthError> {
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(AuthError::InvalidRequest(InvalidRequest::RepeatedToken));
+    }
+    Ok(first)
 }
 
-fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        (k == name).then_some(v)
-    })
+fn from_query(uri: &Uri) -> impl Iterator<Item = &str> {
+    // token68 characters need no percent-decoding except `+`, `/` and `=`, which JWTs
+    // (base64url without padding) do not use; a percent-encoded token fails the grammar check.
+    uri.query().into_iter().flat_map(|q| q.split('&')).filter_map(|pair| pair.strip_prefix("access_token="))
+}
+
+fn from_cookie<'h, 'n>(headers: &'h HeaderMap, name: &'n str) -> impl Iterator<Item = &'h str> + use<'h, 'n> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).filter_map(
+        move |pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then_some(v)
+        },
+    )
 }
 
 /// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -223,6 +235,17 @@ mod tests {
         assert_eq!(extract(&on, &[], "/x?y=1&access_token=a.b.c").unwrap().as_deref(), Some("a.b.c"));
         let e = extract(&on, &["Bearer a.b.c"], "/x?access_token=a.b.c").unwrap_err();
         assert_eq!(e, AuthError::InvalidRequest(InvalidRequest::SeveralTokenSources));
+    }
+
+    #[test]
+    fn a_repeated_query_or_cookie_token_is_invalid_request() {
+        let on = TokenSources { query: true, cookie: Some("at".into()), ..TokenSources::default() };
+        let e = extract(&on, &[], "/x?access_token=a.b.c&access_token=d.e.f").unwrap_err();
+        assert_eq!(e, AuthError::InvalidRequest(InvalidRequest::RepeatedToken));
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("at=a.b.c; at=d.e.f"));
+        let e = on.extract(&h, &"/".parse().unwrap()).unwrap_err();
+        assert_eq!(e, AuthError::InvalidRequest(InvalidRequest::RepeatedToken));
     }
 
     #[test]
