@@ -1,12 +1,11 @@
-//! Errors: [`ConfigError`] when building a guard, [`AuthError`] when a request is refused, and
-//! the RFC 6750 §3 answer for each refusal.
+//! Errors: [`ConfigError`] when building a guard, [`AuthError`] when a request is refused.
+//! How a refusal is answered over HTTP is decided once, in `response.rs`.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum_core::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 
 /// A guard could not be built from its configuration.
 #[derive(Debug, thiserror::Error)]
@@ -62,19 +61,46 @@ pub enum AuthError {
     /// The token was rejected: `401 invalid_token`.
     InvalidToken(InvalidToken),
     /// The token is valid but lacks the scopes the route needs: `403 insufficient_scope`.
+    #[non_exhaustive]
     InsufficientScope {
         /// The scopes the route needs, in the order they were declared.
         required: Arc<[Arc<str>]>,
         /// Whether all of them or any one of them is needed.
         any_of: bool,
     },
-    /// The issuer's keys can't be obtained (issuer down, cold cache): `503` + `Retry-After`.
-    KeysUnavailable {
+    /// Something the verdict depends on can't be reached (the issuer's keys on a cold cache,
+    /// the introspection endpoint, the replay store): `503` + `Retry-After`. The client did
+    /// nothing wrong.
+    #[non_exhaustive]
+    Unavailable {
         /// How long the client should wait before retrying.
         retry_after: Duration,
+        /// What could not be reached.
+        cause: Unavailable,
     },
     /// An extractor ran on a route without the guard's layer: a server bug, `500`.
     MissingLayer,
+}
+
+/// What a `503` refusal could not reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// The issuer's signing keys (cold cache, issuer down).
+    Keys,
+    /// The authorization server's introspection endpoint.
+    Introspection,
+    /// The DPoP replay store.
+    ReplayStore,
+    /// The shared revocation list (only with a fail-closed policy).
+    Revocations,
+}
+
+impl AuthError {
+    /// A `503` refusal: `cause` could not be reached; retry after `retry_after`.
+    pub fn unavailable(cause: Unavailable, retry_after: Duration) -> Self {
+        Self::Unavailable { retry_after, cause }
+    }
 }
 
 /// Why a request was malformed (`400 invalid_request`).
@@ -194,7 +220,7 @@ impl AuthError {
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            Self::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -216,7 +242,11 @@ impl AuthError {
             Self::InvalidRequest(r) => r.description(),
             Self::InvalidToken(r) => r.description(),
             Self::InsufficientScope { .. } => "token lacks a required scope",
-            Self::KeysUnavailable { .. } => "signing keys are temporarily unavailable",
+            Self::Unavailable { cause: Unavailable::Keys, .. } => "signing keys are temporarily unavailable",
+            Self::Unavailable { cause: Unavailable::Introspection, .. } => {
+                "token introspection is temporarily unavailable"
+            }
+            Self::Unavailable { .. } => "the service is temporarily unavailable",
             Self::MissingLayer => "bearer-guard extractor used without BearerGuardLayer",
         }
     }
@@ -230,56 +260,6 @@ impl AuthError {
             _ => self.description().to_owned(),
         }
     }
-
-    /// The `WWW-Authenticate` challenge of the RFC 6750 answer, if it has one.
-    ///
-    /// `realm` is included when given. Scopes with characters outside RFC 6750's
-    /// `scope-token` set are left out of the `scope` attribute.
-    pub fn challenge(&self, realm: Option<&str>, resource_metadata: Option<&str>) -> Option<String> {
-        let mut attrs: Vec<String> = Vec::with_capacity(5);
-        if let Some(realm) = realm {
-            attrs.push(format!("realm=\"{}\"", quoted_safe(realm)));
-        }
-        match self {
-            Self::KeysUnavailable { .. } | Self::MissingLayer => return None,
-            Self::MissingToken => {}
-            Self::InsufficientScope { required, .. } => {
-                attrs.push("error=\"insufficient_scope\"".to_owned());
-                attrs.push(format!("error_description=\"{}\"", self.description()));
-                let scopes: Vec<&str> = required.iter().map(|s| &**s).filter(|s| is_scope_token(s)).collect();
-                attrs.push(format!("scope=\"{}\"", scopes.join(" ")));
-            }
-            _ => {
-                if let Some(code) = self.error_code() {
-                    attrs.push(format!("error=\"{code}\""));
-                    attrs.push(format!("error_description=\"{}\"", self.description()));
-                }
-            }
-        }
-        if let Some(url) = resource_metadata {
-            attrs.push(format!("resource_metadata=\"{}\"", quoted_safe(url)));
-        }
-        if attrs.is_empty() {
-            // RFC 6750 §3: a Bearer challenge carries at least one attribute.
-            attrs.push("realm=\"api\"".to_owned());
-        }
-        Some(format!("Bearer {}", attrs.join(", ")))
-    }
-
-    /// The default RFC 6750 answer for this refusal.
-    pub fn to_response(&self, realm: Option<&str>, resource_metadata: Option<&str>) -> Response {
-        let mut response = (self.status(), self.body_text()).into_response();
-        let headers = response.headers_mut();
-        if let Some(challenge) = self.challenge(realm, resource_metadata)
-            && let Ok(value) = HeaderValue::from_str(&challenge)
-        {
-            headers.insert(header::WWW_AUTHENTICATE, value);
-        }
-        if let Self::KeysUnavailable { retry_after } = self {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
-        }
-        response
-    }
 }
 
 impl fmt::Display for AuthError {
@@ -292,126 +272,3 @@ impl fmt::Display for AuthError {
 }
 
 impl std::error::Error for AuthError {}
-
-impl IntoResponse for AuthError {
-    /// The RFC 6750 answer with `realm="api"`. Inside the layer, the guard's configured realm
-    /// and refusal responder are used instead.
-    fn into_response(self) -> Response {
-        self.to_response(Some("api"), None)
-    }
-}
-
-/// RFC 6750 `scope-token`: `%x21 / %x23-5B / %x5D-7E`.
-pub(crate) fn is_scope_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-}
-
-/// Drops characters that can't stand in an RFC 6750 quoted attribute value.
-fn quoted_safe(s: &str) -> String {
-    s.chars().filter(|&c| c == ' ' || c == '!' || (('#'..='~').contains(&c) && c != '\\')).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn challenge(e: &AuthError) -> Option<String> {
-        e.challenge(Some("api"), None)
-    }
-
-    #[test]
-    fn missing_token_is_a_bare_challenge() {
-        assert_eq!(challenge(&AuthError::MissingToken).as_deref(), Some("Bearer realm=\"api\""));
-        assert_eq!(AuthError::MissingToken.status(), StatusCode::UNAUTHORIZED);
-    }
-
-    #[test]
-    fn missing_token_without_realm_still_has_an_attribute() {
-        assert_eq!(AuthError::MissingToken.challenge(None, None).as_deref(), Some("Bearer realm=\"api\""));
-    }
-
-    #[test]
-    fn invalid_token_has_error_and_description() {
-        let e = AuthError::InvalidToken(InvalidToken::Expired);
-        assert_eq!(
-            challenge(&e).as_deref(),
-            Some("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"token has expired\"")
-        );
-    }
-
-    #[test]
-    fn insufficient_scope_lists_the_required_scopes() {
-        let e = AuthError::InsufficientScope {
-            required: vec![Arc::from("notes:read"), Arc::from("notes:write")].into(),
-            any_of: false,
-        };
-        assert_eq!(e.status(), StatusCode::FORBIDDEN);
-        assert_eq!(
-            challenge(&e).as_deref(),
-            Some(
-                "Bearer realm=\"api\", error=\"insufficient_scope\", \
-                 error_description=\"token lacks a required scope\", scope=\"notes:read notes:write\""
-            )
-        );
-    }
-
-    #[test]
-    fn keys_unavailable_is_503_with_retry_after_and_no_challenge() {
-        let e = AuthError::KeysUnavailable { retry_after: Duration::from_secs(7) };
-        let r = e.to_response(Some("api"), None);
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(r.headers()[header::RETRY_AFTER], "7");
-        assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());
-    }
-
-    #[test]
-    fn every_description_uses_only_rfc6750_characters() {
-        let mut all: Vec<&str> = vec![AuthError::MissingToken.description(), AuthError::MissingLayer.description()];
-        for r in [
-            InvalidRequest::SeveralAuthorizationHeaders,
-            InvalidRequest::SeveralTokenSources,
-            InvalidRequest::RepeatedToken,
-            InvalidRequest::EmptyToken,
-            InvalidRequest::BadTokenSyntax,
-        ] {
-            all.push(r.description());
-        }
-        for r in [
-            InvalidToken::TooLarge,
-            InvalidToken::Malformed,
-            InvalidToken::Encrypted,
-            InvalidToken::UnsupportedAlgorithm,
-            InvalidToken::AlgorithmKeyMismatch,
-            InvalidToken::UnsupportedCritical,
-            InvalidToken::UnacceptableType,
-            InvalidToken::UntrustedIssuer,
-            InvalidToken::UnknownKey,
-            InvalidToken::AmbiguousKey,
-            InvalidToken::BadSignature,
-            InvalidToken::MissingExpiry,
-            InvalidToken::Expired,
-            InvalidToken::NotYetValid,
-            InvalidToken::IssuedInFuture,
-            InvalidToken::WrongAudience,
-            InvalidToken::InvalidClaim("aud"),
-            InvalidToken::InvalidClaim("other"),
-            InvalidToken::MissingClaim("jti"),
-            InvalidToken::MissingClaim("other"),
-            InvalidToken::UnexpectedClaims,
-        ] {
-            all.push(r.description());
-        }
-        for d in all {
-            assert!(
-                d.bytes().all(|b| b == 0x20 || b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)),
-                "{d}"
-            );
-        }
-    }
-
-    #[test]
-    fn realm_with_quotes_is_sanitised() {
-        let c = AuthError::MissingToken.challenge(Some("a\"b\\c"), None);
-        assert_eq!(c.as_deref(), Some("Bearer realm=\"abc\""));
-    }
-}

@@ -11,8 +11,8 @@ use http::Request;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::claims::AuthState;
-use crate::guard::BearerGuard;
+use crate::pipeline::Pipeline;
+use crate::verified::AuthState;
 
 /// Applies a [`BearerGuard`] to a service: verifies each request's bearer token, puts the
 /// verified claims in the request extensions for the extractors, and answers refusals
@@ -40,14 +40,15 @@ use crate::guard::BearerGuard;
 /// # }
 /// ```
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct BearerGuardLayer {
-    guard: BearerGuard,
+    pipeline: Arc<Pipeline>,
 }
 
 impl BearerGuardLayer {
-    /// A layer for `guard` (the same as [`BearerGuard::layer`]).
-    pub fn new(guard: BearerGuard) -> Self {
-        Self { guard }
+    /// Made by [`BearerGuard::layer`](crate::BearerGuard::layer).
+    pub(crate) fn new(pipeline: Arc<Pipeline>) -> Self {
+        Self { pipeline }
     }
 }
 
@@ -55,7 +56,7 @@ impl<S> Layer<S> for BearerGuardLayer {
     type Service = BearerGuardService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BearerGuardService { inner, guard: self.guard.clone() }
+        BearerGuardService { inner, pipeline: Arc::clone(&self.pipeline) }
     }
 }
 
@@ -63,7 +64,24 @@ impl<S> Layer<S> for BearerGuardLayer {
 #[derive(Debug, Clone)]
 pub struct BearerGuardService<S> {
     inner: S,
-    guard: BearerGuard,
+    pipeline: Arc<Pipeline>,
+}
+
+impl<S> BearerGuardService<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S, B> Service<Request<B>> for BearerGuardService<S>
@@ -81,20 +99,21 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         // Use the service that was driven to readiness; leave a fresh clone in its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let guard = self.guard.clone();
+        let pipeline = Arc::clone(&self.pipeline);
         ResponseFuture {
             inner: Box::pin(async move {
-                let responder = Arc::clone(&guard.inner.responder);
-                match guard.authenticate(request.headers(), request.uri()).await {
+                let (mut parts, body) = request.into_parts();
+                match pipeline.run(&parts).await {
                     Ok(token) => {
-                        request.extensions_mut().insert(AuthState { token, responder });
-                        inner.call(request).await.map(IntoResponse::into_response)
+                        let responder = Arc::clone(&pipeline.responder);
+                        parts.extensions.insert(AuthState { token, responder });
+                        inner.call(Request::from_parts(parts, body)).await.map(IntoResponse::into_response)
                     }
-                    Err(error) => Ok(responder.respond(&error)),
+                    Err(error) => Ok(pipeline.responder.respond(&error)),
                 }
             }),
         }

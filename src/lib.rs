@@ -3,27 +3,37 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms, clippy::all)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+// The request path, in the order a token goes through it (see `pipeline`).
+mod authenticate;
+mod binding;
 mod claims;
+mod jws;
+mod layer;
+mod pipeline;
+mod response;
+mod revocation;
+mod scope;
+mod token;
+mod verified;
+mod verified_cache;
+// Configuration and what the stages stand on.
+mod backend;
+mod clock;
 mod error;
 mod guard;
 mod issuer;
 mod keys;
-mod layer;
-mod response;
-mod scope;
-mod token;
-mod verified_cache;
-mod verify;
 
 /// A test identity provider for your own tests (feature `test-util`): [`TestIssuer`](testing::TestIssuer).
 #[cfg(feature = "test-util")]
 pub mod testing;
 
-pub use claims::{AccessTokenClaims, Claims, VerifiedToken};
-pub use error::{AuthError, ConfigError, InvalidRequest, InvalidToken};
+pub use claims::{AccessTokenClaims, Claims};
+pub use error::{AuthError, ConfigError, InvalidRequest, InvalidToken, Unavailable};
 pub use guard::{BearerGuard, BearerGuardBuilder};
 pub use issuer::Issuer;
 pub use jsonwebtoken::Algorithm;
+pub use jws::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS};
 pub use keys::{KeyCachePolicy, KeySetStats, StaticKey};
 pub use layer::{BearerGuardLayer, BearerGuardService, ResponseFuture};
 pub use response::{Refusal, RefusalResponder};
@@ -32,12 +42,12 @@ pub use scope::{
     ScopeRequirement, ScopeSource, Scopes, require_any_scope, require_scopes,
 };
 pub use token::DEFAULT_MAX_TOKEN_BYTES;
+pub use verified::VerifiedToken;
 pub use verified_cache::DEFAULT_VERIFIED_CACHE_CAPACITY;
-pub use verify::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS};
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::scope::is_scope_token;
+    pub use crate::scope::set::is_scope_token;
 }
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]

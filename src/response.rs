@@ -1,11 +1,14 @@
-//! The answer sent for a refusal: RFC 6750 by default, replaceable by the user.
+//! The answer sent for a refusal, rendered here and nowhere else: the RFC 6750 §3 challenge and
+//! status by default, replaceable by the user through [`RefusalResponder`].
 
 use std::fmt;
 use std::sync::Arc;
 
 use axum_core::response::{IntoResponse, Response};
+use http::{HeaderValue, header};
 
 use crate::error::AuthError;
+use crate::scope::set::is_scope_token;
 
 /// Builds the response for a refused request.
 ///
@@ -104,5 +107,179 @@ impl IntoResponse for Refusal {
             Some(responder) => responder.respond(&self.error),
             None => self.error.into_response(),
         }
+    }
+}
+
+/// The RFC 6750 rendering of a refusal.
+impl AuthError {
+    /// The `WWW-Authenticate` challenge of the RFC 6750 answer, if it has one.
+    ///
+    /// `realm` is included when given. Scopes with characters outside RFC 6750's
+    /// `scope-token` set are left out of the `scope` attribute.
+    pub fn challenge(&self, realm: Option<&str>, resource_metadata: Option<&str>) -> Option<String> {
+        let mut attrs: Vec<String> = Vec::with_capacity(5);
+        if let Some(realm) = realm {
+            attrs.push(format!("realm=\"{}\"", quoted_safe(realm)));
+        }
+        match self {
+            Self::Unavailable { .. } | Self::MissingLayer => return None,
+            Self::MissingToken => {}
+            Self::InsufficientScope { required, .. } => {
+                attrs.push("error=\"insufficient_scope\"".to_owned());
+                attrs.push(format!("error_description=\"{}\"", self.description()));
+                let scopes: Vec<&str> = required.iter().map(|s| &**s).filter(|s| is_scope_token(s)).collect();
+                attrs.push(format!("scope=\"{}\"", scopes.join(" ")));
+            }
+            _ => {
+                if let Some(code) = self.error_code() {
+                    attrs.push(format!("error=\"{code}\""));
+                    attrs.push(format!("error_description=\"{}\"", self.description()));
+                }
+            }
+        }
+        if let Some(url) = resource_metadata {
+            attrs.push(format!("resource_metadata=\"{}\"", quoted_safe(url)));
+        }
+        if attrs.is_empty() {
+            // RFC 6750 §3: a Bearer challenge carries at least one attribute.
+            attrs.push("realm=\"api\"".to_owned());
+        }
+        Some(format!("Bearer {}", attrs.join(", ")))
+    }
+
+    /// The default RFC 6750 answer for this refusal.
+    pub fn to_response(&self, realm: Option<&str>, resource_metadata: Option<&str>) -> Response {
+        let mut response = (self.status(), self.body_text()).into_response();
+        let headers = response.headers_mut();
+        if let Some(challenge) = self.challenge(realm, resource_metadata)
+            && let Ok(value) = HeaderValue::from_str(&challenge)
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Self::Unavailable { retry_after, .. } = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+        }
+        response
+    }
+}
+
+impl IntoResponse for AuthError {
+    /// The RFC 6750 answer with `realm="api"`. Inside the layer, the guard's configured realm
+    /// and refusal responder are used instead.
+    fn into_response(self) -> Response {
+        self.to_response(Some("api"), None)
+    }
+}
+
+/// Drops characters that can't stand in an RFC 6750 quoted attribute value.
+fn quoted_safe(s: &str) -> String {
+    s.chars().filter(|&c| c == ' ' || c == '!' || (('#'..='~').contains(&c) && c != '\\')).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{InvalidRequest, InvalidToken, Unavailable};
+    use http::StatusCode;
+    use std::time::Duration;
+
+    fn challenge(e: &AuthError) -> Option<String> {
+        e.challenge(Some("api"), None)
+    }
+
+    #[test]
+    fn missing_token_is_a_bare_challenge() {
+        assert_eq!(challenge(&AuthError::MissingToken).as_deref(), Some("Bearer realm=\"api\""));
+        assert_eq!(AuthError::MissingToken.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn missing_token_without_realm_still_has_an_attribute() {
+        assert_eq!(AuthError::MissingToken.challenge(None, None).as_deref(), Some("Bearer realm=\"api\""));
+    }
+
+    #[test]
+    fn invalid_token_has_error_and_description() {
+        let e = AuthError::InvalidToken(InvalidToken::Expired);
+        assert_eq!(
+            challenge(&e).as_deref(),
+            Some("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"token has expired\"")
+        );
+    }
+
+    #[test]
+    fn insufficient_scope_lists_the_required_scopes() {
+        let e = AuthError::InsufficientScope {
+            required: vec![Arc::from("notes:read"), Arc::from("notes:write")].into(),
+            any_of: false,
+        };
+        assert_eq!(e.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            challenge(&e).as_deref(),
+            Some(
+                "Bearer realm=\"api\", error=\"insufficient_scope\", \
+                 error_description=\"token lacks a required scope\", scope=\"notes:read notes:write\""
+            )
+        );
+    }
+
+    #[test]
+    fn keys_unavailable_is_503_with_retry_after_and_no_challenge() {
+        let e = AuthError::unavailable(Unavailable::Keys, Duration::from_secs(7));
+        let r = e.to_response(Some("api"), None);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "7");
+        assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn every_description_uses_only_rfc6750_characters() {
+        let mut all: Vec<&str> = vec![AuthError::MissingToken.description(), AuthError::MissingLayer.description()];
+        for r in [
+            InvalidRequest::SeveralAuthorizationHeaders,
+            InvalidRequest::SeveralTokenSources,
+            InvalidRequest::RepeatedToken,
+            InvalidRequest::EmptyToken,
+            InvalidRequest::BadTokenSyntax,
+        ] {
+            all.push(r.description());
+        }
+        for r in [
+            InvalidToken::TooLarge,
+            InvalidToken::Malformed,
+            InvalidToken::Encrypted,
+            InvalidToken::UnsupportedAlgorithm,
+            InvalidToken::AlgorithmKeyMismatch,
+            InvalidToken::UnsupportedCritical,
+            InvalidToken::UnacceptableType,
+            InvalidToken::UntrustedIssuer,
+            InvalidToken::UnknownKey,
+            InvalidToken::AmbiguousKey,
+            InvalidToken::BadSignature,
+            InvalidToken::MissingExpiry,
+            InvalidToken::Expired,
+            InvalidToken::NotYetValid,
+            InvalidToken::IssuedInFuture,
+            InvalidToken::WrongAudience,
+            InvalidToken::InvalidClaim("aud"),
+            InvalidToken::InvalidClaim("other"),
+            InvalidToken::MissingClaim("jti"),
+            InvalidToken::MissingClaim("other"),
+            InvalidToken::UnexpectedClaims,
+        ] {
+            all.push(r.description());
+        }
+        for d in all {
+            assert!(
+                d.bytes().all(|b| b == 0x20 || b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)),
+                "{d}"
+            );
+        }
+    }
+
+    #[test]
+    fn realm_with_quotes_is_sanitised() {
+        let c = AuthError::MissingToken.challenge(Some("a\"b\\c"), None);
+        assert_eq!(c.as_deref(), Some("Bearer realm=\"abc\""));
     }
 }

@@ -1,4 +1,4 @@
-//! Taking the bearer token from a request (RFC 6750 §2).
+//! Stage 1 of the request path: taking the token from a request (RFC 6750 §2).
 //!
 //! The `Authorization: Bearer` header is always read; the query parameter `access_token` and a
 //! cookie are read only when enabled. The token must be token68 (RFC 7235) and no longer than
@@ -10,6 +10,39 @@ use crate::error::{AuthError, InvalidRequest, InvalidToken};
 
 /// Default limit on the token's length in bytes (16 KiB).
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// The authentication scheme a token came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// `Authorization: Bearer` (or a query/cookie source, which are bearer tokens too).
+    Bearer,
+}
+
+/// Where in the request the token was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The `Authorization` header.
+    Header,
+    /// The `access_token` query parameter.
+    Query,
+    /// The configured cookie.
+    Cookie,
+}
+
+/// The one token a request presents, with how and where it came. Borrowed from the request.
+#[derive(Clone, Copy)]
+pub(crate) struct Presented<'r> {
+    pub(crate) scheme: Scheme,
+    pub(crate) source: Source,
+    pub(crate) token: &'r str,
+}
+
+impl std::fmt::Debug for Presented<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token itself.
+        f.debug_struct("Presented").field("scheme", &self.scheme).field("source", &self.source).finish_non_exhaustive()
+    }
+}
 
 /// Where tokens are looked for, and how large they may be.
 #[derive(Debug, Clone)]
@@ -31,20 +64,24 @@ impl TokenSources {
     /// passed it when it was verified, so the hot path need not scan it again.
     ///
     /// `Ok(None)` means no token anywhere (or only credentials of another scheme).
-    pub(crate) fn extract<'r>(&self, headers: &'r HeaderMap, uri: &'r Uri) -> Result<Option<&'r str>, AuthError> {
-        let mut found = self.header_token(headers)?;
+    pub(crate) fn extract<'r>(&self, headers: &'r HeaderMap, uri: &'r Uri) -> Result<Option<Presented<'r>>, AuthError> {
+        let mut found = self.header_token(headers)?.map(|token| Presented {
+            scheme: Scheme::Bearer,
+            source: Source::Header,
+            token,
+        });
         if self.query
-            && let Some(t) = at_most_one(from_query(uri))?
+            && let Some(token) = at_most_one(from_query(uri))?
         {
-            found = one_source(found, t)?;
+            found = one_source(found, Presented { scheme: Scheme::Bearer, source: Source::Query, token })?;
         }
         if let Some(name) = &self.cookie
-            && let Some(t) = at_most_one(from_cookie(headers, name))?
+            && let Some(token) = at_most_one(from_cookie(headers, name))?
         {
-            found = one_source(found, t)?;
+            found = one_source(found, Presented { scheme: Scheme::Bearer, source: Source::Cookie, token })?;
         }
         match found {
-            Some(token) => self.check(token).map(Some),
+            Some(presented) => self.check(presented.token).map(|_| Some(presented)),
             None => Ok(None),
         }
     }
@@ -72,7 +109,7 @@ impl TokenSources {
     }
 
     /// The size limit, before any other look at the token.
-    fn check<'a>(&self, token: &'a str) -> Result<&'a str, AuthError> {
+    pub(crate) fn check<'a>(&self, token: &'a str) -> Result<&'a str, AuthError> {
         if token.len() > self.max_bytes {
             return Err(AuthError::InvalidToken(InvalidToken::TooLarge));
         }
@@ -85,7 +122,7 @@ pub(crate) fn check_syntax(token: &str) -> Result<(), AuthError> {
     if is_token68(token) { Ok(()) } else { Err(AuthError::InvalidRequest(InvalidRequest::BadTokenSyntax)) }
 }
 
-fn one_source<'a>(found: Option<&'a str>, another: &'a str) -> Result<Option<&'a str>, AuthError> {
+fn one_source<'a>(found: Option<Presented<'a>>, another: Presented<'a>) -> Result<Option<Presented<'a>>, AuthError> {
     match found {
         Some(_) => Err(AuthError::InvalidRequest(InvalidRequest::SeveralTokenSources)),
         None => Ok(Some(another)),
@@ -153,7 +190,7 @@ mod tests {
     /// Extraction followed by the grammar check, as a request goes through them.
     fn extract(src: &TokenSources, values: &[&str], uri: &str) -> Result<Option<String>, AuthError> {
         let (headers, uri) = (headers(values), uri.parse().unwrap());
-        let token = src.extract(&headers, &uri)?;
+        let token = src.extract(&headers, &uri)?.map(|p| p.token);
         if let Some(t) = token {
             check_syntax(t)?;
         }
@@ -253,8 +290,10 @@ mod tests {
         let on = TokenSources { cookie: Some("at".into()), ..TokenSources::default() };
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_static("theme=dark; at=a.b.c"));
-        assert_eq!(on.extract(&h, &"/".parse().unwrap()).unwrap(), Some("a.b.c"));
-        assert_eq!(TokenSources::default().extract(&h, &"/".parse().unwrap()).unwrap(), None);
+        let root: Uri = "/".parse().unwrap();
+        let found = on.extract(&h, &root).unwrap().unwrap();
+        assert_eq!((found.token, found.source), ("a.b.c", Source::Cookie));
+        assert!(TokenSources::default().extract(&h, &"/".parse().unwrap()).unwrap().is_none());
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer a.b.c"));
         let e = on.extract(&h, &"/".parse().unwrap()).unwrap_err();
         assert_eq!(e, AuthError::InvalidRequest(InvalidRequest::SeveralTokenSources));

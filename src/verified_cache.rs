@@ -1,14 +1,16 @@
 //! The verified-token cache: a client presents the same token on every request for its
 //! lifetime, so its signature is checked once and the verdict kept, keyed by the SHA-256 of
 //! the whole token. Entries never outlive the token's `exp`; a hit re-checks `exp` against the
-//! clock and that the verifying key is still in its issuer's set.
+//! clock and that the very key that verified it (its material, not only its `kid`) is still in
+//! its issuer's set.
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::claims::VerifiedToken;
+use crate::jws::verifier::KeyIdentity;
+use crate::verified::VerifiedToken;
 
 /// Default capacity of the verified-token cache (entries).
 pub const DEFAULT_VERIFIED_CACHE_CAPACITY: u64 = 10_000;
@@ -23,8 +25,8 @@ pub(crate) fn hash(token: &str) -> TokenHash {
 #[derive(Clone)]
 pub(crate) struct Entry {
     pub(crate) token: VerifiedToken,
-    /// Index of the trusted issuer that verified it.
-    pub(crate) issuer: usize,
+    /// The issuer and the key that verified it.
+    pub(crate) key: KeyIdentity,
     /// How long the entry may live: until `exp`.
     lifetime: Duration,
 }
@@ -59,11 +61,11 @@ impl VerifiedCache {
     }
 
     /// Keeps a verified token until its `exp` (as of `now`, seconds since the epoch).
-    pub(crate) fn insert(&self, key: TokenHash, token: VerifiedToken, issuer: usize, now: f64) {
+    pub(crate) fn insert(&self, hash: TokenHash, token: VerifiedToken, key: KeyIdentity, now: f64) {
         let remaining = token.expires_at_secs() - now;
         if remaining.is_finite() && remaining > 0.0 {
             let lifetime = Duration::from_secs_f64(remaining.min(86_400.0 * 365.0));
-            self.cache.insert(key, Entry { token, issuer, lifetime });
+            self.cache.insert(hash, Entry { token, key, lifetime });
         }
     }
 
@@ -81,8 +83,10 @@ impl VerifiedCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scope::Scopes;
+    use crate::scope::set::Scopes;
     use std::sync::Arc;
+
+    const KEY: KeyIdentity = KeyIdentity { issuer: 0, fingerprint: [0; 16], is_static: true };
 
     fn token(exp: f64) -> VerifiedToken {
         VerifiedToken::new(serde_json::json!({}), Scopes::default(), Arc::from("iss"), None, exp)
@@ -91,9 +95,9 @@ mod tests {
     #[test]
     fn expired_tokens_are_not_kept() {
         let c = VerifiedCache::new(10);
-        c.insert(hash("a"), token(100.0), 0, 200.0);
+        c.insert(hash("a"), token(100.0), KEY, 200.0);
         assert!(c.get(&hash("a")).is_none());
-        c.insert(hash("b"), token(300.0), 0, 200.0);
+        c.insert(hash("b"), token(300.0), KEY, 200.0);
         assert!(c.get(&hash("b")).is_some());
     }
 
@@ -101,7 +105,7 @@ mod tests {
     fn capacity_bounds_the_cache() {
         let c = VerifiedCache::new(100);
         for i in 0..1000 {
-            c.insert(hash(&i.to_string()), token(1e10), 0, 0.0);
+            c.insert(hash(&i.to_string()), token(1e10), KEY, 0.0);
         }
         assert!(c.entry_count() <= 100, "{}", c.entry_count());
     }

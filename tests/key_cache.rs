@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use bearer_guard::testing::{Failure, TestIssuer};
-use bearer_guard::{Algorithm, AuthError, BearerGuard, InvalidToken, Issuer, KeyCachePolicy};
+use bearer_guard::{Algorithm, AuthError, BearerGuard, InvalidToken, Issuer, KeyCachePolicy, Unavailable};
 use http::{Request, StatusCode, header};
 use tower::ServiceExt;
 
@@ -356,7 +356,7 @@ async fn cold_cache_with_issuer_down_answers_503_then_recovers() {
     let token = issuer.token().sign().unwrap();
 
     let result = guard.verify(&token).await;
-    assert_eq!(result.unwrap_err(), AuthError::KeysUnavailable { retry_after: Duration::from_millis(300) });
+    assert_eq!(result.unwrap_err(), AuthError::unavailable(Unavailable::Keys, Duration::from_millis(300)));
 
     async fn ok() -> &'static str {
         "ok"
@@ -372,7 +372,7 @@ async fn cold_cache_with_issuer_down_answers_503_then_recovers() {
     assert_eq!(response.headers().get(header::RETRY_AFTER).expect("Retry-After"), "1");
     // Within retry_after: refused without another fetch.
     match guard.verify(&token).await {
-        Err(AuthError::KeysUnavailable { retry_after }) => {
+        Err(AuthError::Unavailable { retry_after, cause: Unavailable::Keys, .. }) => {
             assert!(!retry_after.is_zero() && retry_after <= Duration::from_millis(300), "{retry_after:?}")
         }
         other => panic!("expected KeysUnavailable, got {other:?}"),

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::fetch::{FetchError, Fetcher};
 use super::{AlgSet, KeySet, discovery, jwk};
-use crate::error::AuthError;
+use crate::error::{AuthError, Unavailable};
 
 /// Timing and size rules of a remote key set. The defaults are those of STANDARDS.md.
 ///
@@ -230,11 +230,11 @@ impl RemoteKeys {
             return Ok(snapshot);
         }
         if let Some(wait) = self.backoff_remaining(now) {
-            return Err(AuthError::KeysUnavailable { retry_after: wait });
+            return Err(AuthError::unavailable(Unavailable::Keys, wait));
         }
         self.fetch_and_store(&mut discovered)
             .await
-            .map_err(|_| AuthError::KeysUnavailable { retry_after: self.policy.retry_after })
+            .map_err(|_| AuthError::unavailable(Unavailable::Keys, self.policy.retry_after))
     }
 
     /// A token named a key the set does not have: refetch, at most once per cooldown.

@@ -12,7 +12,9 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{AlgSet, KeySet, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use super::{AlgSet, KeyFingerprint, KeySet, VerifyingKey};
 
 /// Smallest RSA modulus accepted (RFC 7518 §3.3: 2048 bits).
 const MIN_RSA_MODULUS_BYTES: usize = 256;
@@ -96,7 +98,30 @@ pub(crate) fn import(value: &Value, allowed: AlgSet, allow_symmetric: bool) -> R
     if algorithms.is_empty() {
         return Err("no allowed algorithm for this key");
     }
-    Ok(VerifyingKey { kid: jwk.kid.map(Arc::from), algorithms, key })
+    let fingerprint = fingerprint(&jwk);
+    Ok(VerifyingKey { kid: jwk.kid.map(Arc::from), algorithms, key, fingerprint })
+}
+
+/// A digest of the members that make up the key material (RFC 7638 members, plus `k`).
+fn fingerprint(jwk: &JwkFields) -> KeyFingerprint {
+    let mut digest = Sha256::new();
+    for member in [
+        Some(&jwk.kty),
+        jwk.crv.as_ref(),
+        jwk.n.as_ref(),
+        jwk.e.as_ref(),
+        jwk.x.as_ref(),
+        jwk.y.as_ref(),
+        jwk.k.as_ref(),
+    ] {
+        let member = member.map_or("", String::as_str);
+        digest.update((member.len() as u64).to_be_bytes());
+        digest.update(member.as_bytes());
+    }
+    let hash: [u8; 32] = digest.finalize().into();
+    let mut out = [0u8; 16];
+    out.iter_mut().zip(hash).for_each(|(o, h)| *o = h);
+    out
 }
 
 fn b64(s: &str) -> Result<Vec<u8>, &'static str> {
@@ -205,7 +230,7 @@ mod tests {
         ]});
         let set = import_set(body.to_string().as_bytes(), AlgSet::ASYMMETRIC, 64, "iss").unwrap();
         assert_eq!(set.len(), 1);
-        assert!(set.contains_kid(Some("good")));
+        assert!(matches!(set.select(Some("good"), jsonwebtoken::Algorithm::RS256), crate::keys::Selection::Found(_)));
     }
 
     #[test]

@@ -83,7 +83,14 @@ pub(crate) struct VerifyingKey {
     pub(crate) kid: Option<Arc<str>>,
     pub(crate) algorithms: AlgSet,
     pub(crate) key: DecodingKey,
+    /// Identifies the key material itself (not its `kid`): a digest of the JWK's public
+    /// members. A verdict cached for one key is never reused for another key under the same
+    /// `kid` (a rotation that reuses kids, or kid-less keys).
+    pub(crate) fingerprint: KeyFingerprint,
 }
+
+/// A digest of a key's public material.
+pub(crate) type KeyFingerprint = [u8; 16];
 
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -143,12 +150,9 @@ impl KeySet {
         }
     }
 
-    /// Whether a key with this `kid` (or, for `None`, any key) is still in the set.
-    pub(crate) fn contains_kid(&self, kid: Option<&str>) -> bool {
-        match kid {
-            Some(kid) => self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)),
-            None => !self.keys.is_empty(),
-        }
+    /// Whether the key with this material is still in the set.
+    pub(crate) fn contains_key(&self, fingerprint: &KeyFingerprint) -> bool {
+        self.keys.iter().any(|k| k.fingerprint == *fingerprint)
     }
 }
 
@@ -157,7 +161,12 @@ mod tests {
     use super::*;
 
     fn key(kid: Option<&str>, algs: AlgSet) -> VerifyingKey {
-        VerifyingKey { kid: kid.map(Arc::from), algorithms: algs, key: DecodingKey::from_secret(b"x") }
+        VerifyingKey {
+            kid: kid.map(Arc::from),
+            algorithms: algs,
+            key: DecodingKey::from_secret(b"x"),
+            fingerprint: [0; 16],
+        }
     }
 
     #[test]

@@ -45,7 +45,7 @@ impl StaticKey {
     /// Its `kid`, `alg`, `use` and `key_ops` apply.
     pub fn jwk(json: &str) -> Result<Self, ConfigError> {
         let value: serde_json::Value = serde_json::from_str(json).map_err(|_| invalid("not JSON"))?;
-        let VerifyingKey { kid, algorithms, key } =
+        let VerifyingKey { kid, algorithms, key, .. } =
             super::jwk::import(&value, AlgSet::ASYMMETRIC.union(AlgSet::HMAC), true).map_err(invalid)?;
         Ok(Self { kid, family: algorithms, key })
     }
@@ -71,7 +71,8 @@ impl StaticKey {
         if algorithms.is_empty() {
             return Err(invalid("none of the key's algorithms is allowed"));
         }
-        Ok(VerifyingKey { kid: self.kid, algorithms, key: self.key })
+        // A static set never changes, so its keys need no identity beyond their place in it.
+        Ok(VerifyingKey { kid: self.kid, algorithms, key: self.key, fingerprint: [0; 16] })
     }
 }
 

@@ -12,9 +12,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::typed::insufficient;
-use crate::claims::AuthState;
 use crate::error::AuthError;
 use crate::response::Refusal;
+use crate::verified::AuthState;
 
 /// Requires all of `scopes` on the routes it wraps. Goes *inside* the guard's layer: with
 /// axum, call `.route_layer(require_scopes(..))` before `.route_layer(guard.layer())`.

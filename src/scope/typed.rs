@@ -8,10 +8,10 @@ use std::sync::Arc;
 use axum_core::extract::FromRequestParts;
 use http::request::Parts;
 
-use crate::claims::verified_token;
 use crate::error::AuthError;
 use crate::response::Refusal;
-use crate::scope::Scopes;
+use crate::scope::set::Scopes;
+use crate::verified::verified_token;
 
 /// A scope declared as a type. Use [`scopes!`](crate::scopes) to declare them.
 pub trait Scope: Send + Sync + 'static {
@@ -109,25 +109,6 @@ macro_rules! scopes {
     };
 }
 
-/// RFC 6749 `scope-token`, usable in constants.
-#[doc(hidden)]
-#[allow(clippy::indexing_slicing)] // `i < len` is the loop condition; evaluated at compile time.
-pub const fn is_scope_token(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    if bytes.is_empty() {
-        return false;
-    }
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if !(b == 0x21 || (b >= 0x23 && b <= 0x5B) || (b >= 0x5D && b <= 0x7E)) {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
 /// An extractor that refuses the request unless the token meets `R`.
 ///
 /// ```
@@ -214,6 +195,7 @@ mod tests {
 
     #[test]
     fn scope_tokens() {
+        use crate::scope::set::is_scope_token;
         assert!(is_scope_token("notes:read"));
         assert!(is_scope_token("https://api.example.com/read"));
         assert!(!is_scope_token("a b"));

@@ -1,111 +1,28 @@
-//! [`BearerGuard`] and its builder: the configuration a user writes.
+//! [`BearerGuardBuilder`]: the settings of a guard, checked once by `build`.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderMap, Uri};
 use jsonwebtoken::Algorithm;
 
-use crate::claims::VerifiedToken;
-use crate::error::{AuthError, ConfigError};
-use crate::issuer::{Issuer, KeySource};
+use crate::authenticate::Authenticator;
+use crate::backend::install_crypto_provider;
+use crate::binding::Binding;
+use crate::error::ConfigError;
+use crate::guard::BearerGuard;
+use crate::issuer::Issuer;
+use crate::jws::header::TypPolicy;
+use crate::jws::rules::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS};
+use crate::jws::verifier::JwsVerifier;
 use crate::keys::fetch::Fetcher;
-use crate::keys::{AlgSet, KeyCachePolicy, KeySetStats, StaticKey};
-use crate::layer::BearerGuardLayer;
+use crate::keys::{AlgSet, KeyCachePolicy, StaticKey};
+use crate::pipeline::Pipeline;
 use crate::response::{RefusalResponder, Rfc6750};
-use crate::scope::{ScopeSource, ScopeSources};
+use crate::revocation::Revocation;
+use crate::scope::set::{ScopeSource, ScopeSources};
 use crate::token::TokenSources;
 use crate::verified_cache::{DEFAULT_VERIFIED_CACHE_CAPACITY, VerifiedCache};
-use crate::verify::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS, TypPolicy, Verifier};
-
-/// A configured resource-server guard. Cheap to clone; build it once, use its
-/// [`layer`](Self::layer) on as many routers as you like.
-///
-/// ```
-/// use axum::{Router, routing::get};
-/// use bearer_guard::{BearerGuard, Claims, AccessTokenClaims};
-///
-/// let guard = BearerGuard::builder()
-///     .issuer("https://idp.example.com")      // discovery + exact `iss` check
-///     .audience("https://api.example.com")
-///     .build()?;                              // no network I/O here; keys load lazily
-///
-/// async fn me(Claims(c): Claims<AccessTokenClaims>) -> String {
-///     c.sub.unwrap_or_default()
-/// }
-///
-/// let app: Router = Router::new().route("/me", get(me)).route_layer(guard.layer());
-/// # Ok::<(), bearer_guard::ConfigError>(())
-/// ```
-#[derive(Clone)]
-pub struct BearerGuard {
-    pub(crate) inner: Arc<GuardInner>,
-}
-
-pub(crate) struct GuardInner {
-    pub(crate) verifier: Verifier,
-    pub(crate) sources: TokenSources,
-    pub(crate) allow_anonymous: bool,
-    pub(crate) responder: Arc<dyn RefusalResponder>,
-}
-
-impl fmt::Debug for BearerGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BearerGuard")
-            .field("verifier", &self.inner.verifier)
-            .field("sources", &self.inner.sources)
-            .field("allow_anonymous", &self.inner.allow_anonymous)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BearerGuard {
-    /// Starts a configuration.
-    pub fn builder() -> BearerGuardBuilder {
-        BearerGuardBuilder::default()
-    }
-
-    /// The tower layer that verifies each request's token. Put it on
-    /// [`Router::route_layer`](axum::Router::route_layer) so unknown paths stay 404.
-    pub fn layer(&self) -> BearerGuardLayer {
-        BearerGuardLayer::new(self.clone())
-    }
-
-    /// Verifies a token taken from somewhere else (a WebSocket message, a gRPC metadata
-    /// entry). The size limit and token68 grammar apply as for requests.
-    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        if token.len() > self.inner.sources.max_bytes {
-            return Err(AuthError::InvalidToken(crate::error::InvalidToken::TooLarge));
-        }
-        self.inner.verifier.verify(token).await
-    }
-
-    /// Takes the token from a request's headers (and query/cookie if enabled) and verifies it.
-    /// `Ok(None)` is an anonymous request the guard lets through.
-    pub async fn authenticate(&self, headers: &HeaderMap, uri: &Uri) -> Result<Option<VerifiedToken>, AuthError> {
-        match self.inner.sources.extract(headers, uri) {
-            Ok(Some(token)) => self.inner.verifier.verify(token).await.map(Some),
-            Ok(None) if self.inner.allow_anonymous => Ok(None),
-            Ok(None) => Err(AuthError::MissingToken),
-            Err(error) => {
-                tracing::info!(reason = %error, "request refused");
-                Err(error)
-            }
-        }
-    }
-
-    /// The state of each issuer's remote key set (issuers with static keys are left out).
-    pub async fn key_stats(&self) -> Vec<KeySetStats> {
-        let mut all = Vec::new();
-        for issuer in &*self.inner.verifier.issuers {
-            if let KeySource::Remote(remote) = &issuer.keys {
-                all.push(remote.stats().await);
-            }
-        }
-        all
-    }
-}
 
 /// Builds a [`BearerGuard`]. Setters read as a sentence; `build` checks everything and does
 /// no network I/O.
@@ -344,28 +261,25 @@ impl BearerGuardBuilder {
             Arc::new(Rfc6750 { realm: self.realm.clone(), resource_metadata: self.resource_metadata.clone() })
         });
         Ok(BearerGuard {
-            inner: Arc::new(GuardInner {
-                verifier: Verifier {
-                    issuers,
-                    allowed,
-                    leeway: self.leeway.as_secs(),
-                    typ: self.typ,
-                    scopes: self.scopes,
-                    cache: self.verified_cache.map(VerifiedCache::new),
-                },
+            pipeline: Arc::new(Pipeline {
                 sources: self.sources,
+                authenticator: Authenticator {
+                    jws: JwsVerifier {
+                        issuers,
+                        allowed,
+                        leeway: self.leeway.as_secs(),
+                        typ: self.typ,
+                        scopes: self.scopes,
+                    },
+                    cache: self.verified_cache.map(VerifiedCache::new),
+                    introspection: None,
+                },
+                binding: Binding::default(),
+                revocation: Revocation::default(),
                 allow_anonymous: self.allow_anonymous,
                 responder,
             }),
         })
-    }
-}
-
-/// With both backend features on, jsonwebtoken can't pick one by itself: use aws-lc-rs.
-fn install_crypto_provider() {
-    #[cfg(all(feature = "aws-lc-rs", feature = "rust-crypto"))]
-    {
-        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(&jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER);
     }
 }
 
@@ -424,13 +338,13 @@ mod tests {
     #[test]
     fn hmac_is_allowed_only_with_a_secret() {
         let guard = BearerGuard::builder().issuer("https://a.example.com").audience("x").build().unwrap();
-        assert!(!guard.inner.verifier.allowed.contains(Algorithm::HS256));
+        assert!(!guard.pipeline.authenticator.jws.allowed.contains(Algorithm::HS256));
         let guard = BearerGuard::builder()
             .issuer("my-app")
             .audience("x")
             .static_key(StaticKey::hmac_secret([9u8; 32]).unwrap())
             .build()
             .unwrap();
-        assert!(guard.inner.verifier.allowed.contains(Algorithm::HS256));
+        assert!(guard.pipeline.authenticator.jws.allowed.contains(Algorithm::HS256));
     }
 }

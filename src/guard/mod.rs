@@ -1,0 +1,99 @@
+//! [`BearerGuard`]: a configured guard, and its [`builder`](BearerGuardBuilder), the
+//! configuration a user writes.
+
+mod builder;
+
+pub use builder::BearerGuardBuilder;
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::{HeaderMap, Request, Uri};
+
+use crate::error::AuthError;
+use crate::issuer::KeySource;
+use crate::keys::KeySetStats;
+use crate::layer::BearerGuardLayer;
+use crate::pipeline::Pipeline;
+use crate::verified::VerifiedToken;
+
+/// A configured resource-server guard. Cheap to clone; build it once, use its
+/// [`layer`](Self::layer) on as many routers as you like.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use bearer_guard::{BearerGuard, Claims, AccessTokenClaims};
+///
+/// let guard = BearerGuard::builder()
+///     .issuer("https://idp.example.com")      // discovery + exact `iss` check
+///     .audience("https://api.example.com")
+///     .build()?;                              // no network I/O here; keys load lazily
+///
+/// async fn me(Claims(c): Claims<AccessTokenClaims>) -> String {
+///     c.sub.unwrap_or_default()
+/// }
+///
+/// let app: Router = Router::new().route("/me", get(me)).route_layer(guard.layer());
+/// # Ok::<(), bearer_guard::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct BearerGuard {
+    pub(crate) pipeline: Arc<Pipeline>,
+}
+
+impl fmt::Debug for BearerGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerGuard").field("pipeline", &self.pipeline).finish()
+    }
+}
+
+impl BearerGuard {
+    /// Starts a configuration.
+    pub fn builder() -> BearerGuardBuilder {
+        BearerGuardBuilder::default()
+    }
+
+    /// The tower layer that verifies each request's token. Put it on
+    /// [`Router::route_layer`](axum::Router::route_layer) so unknown paths stay 404.
+    pub fn layer(&self) -> BearerGuardLayer {
+        BearerGuardLayer::new(Arc::clone(&self.pipeline))
+    }
+
+    /// Verifies a token taken from somewhere else (a WebSocket message, a gRPC metadata
+    /// entry). The size limit, token68 grammar and revocation apply as for requests.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        self.pipeline.run_detached(token).await
+    }
+
+    /// Runs the guard's whole request path on a request's head (headers, URI, method,
+    /// extensions). `Ok(None)` is an anonymous request the guard lets through.
+    pub async fn authenticate_request(
+        &self,
+        request: &http::request::Parts,
+    ) -> Result<Option<VerifiedToken>, AuthError> {
+        self.pipeline.run(request).await
+    }
+
+    /// Takes the token from a request's headers (and query/cookie if enabled) and verifies it.
+    /// `Ok(None)` is an anonymous request the guard lets through. Prefer
+    /// [`authenticate_request`](Self::authenticate_request), which also sees the method and
+    /// extensions that sender-constrained tokens need.
+    pub async fn authenticate(&self, headers: &HeaderMap, uri: &Uri) -> Result<Option<VerifiedToken>, AuthError> {
+        let mut request = Request::new(());
+        *request.headers_mut() = headers.clone();
+        *request.uri_mut() = uri.clone();
+        let (parts, ()) = request.into_parts();
+        self.pipeline.run(&parts).await
+    }
+
+    /// The state of each issuer's remote key set (issuers with static keys are left out).
+    pub async fn key_stats(&self) -> Vec<KeySetStats> {
+        let mut all = Vec::new();
+        for issuer in &*self.pipeline.authenticator.jws.issuers {
+            if let KeySource::Remote(remote) = &issuer.keys {
+                all.push(remote.stats().await);
+            }
+        }
+        all
+    }
+}

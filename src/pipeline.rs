@@ -1,0 +1,77 @@
+//! The request path, one stage after another:
+//!
+//! 1. take the token ([`crate::token`]: scheme and source, size limit);
+//! 2. authenticate it ([`crate::authenticate`]: local JWS verification behind the
+//!    verified-token cache, or introspection);
+//! 3. check its binding ([`crate::binding`]: DPoP, mTLS);
+//! 4. check revocation ([`crate::revocation`]);
+//! 5. hand the [`VerifiedToken`] to handlers (the layer puts it in the request extensions).
+//!
+//! A refusal at any stage is an [`AuthError`]; it is turned into an HTTP answer once, at the edge
+//! ([`crate::response`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::request::Parts;
+
+use crate::authenticate::Authenticator;
+use crate::binding::Binding;
+use crate::error::AuthError;
+use crate::response::RefusalResponder;
+use crate::revocation::Revocation;
+use crate::token::TokenSources;
+use crate::verified::VerifiedToken;
+
+/// Every stage of a guard, shared by all requests.
+pub(crate) struct Pipeline {
+    pub(crate) sources: TokenSources,
+    pub(crate) authenticator: Authenticator,
+    pub(crate) binding: Binding,
+    pub(crate) revocation: Revocation,
+    pub(crate) allow_anonymous: bool,
+    pub(crate) responder: Arc<dyn RefusalResponder>,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("sources", &self.sources)
+            .field("authenticator", &self.authenticator)
+            .field("binding", &self.binding)
+            .field("revocation", &self.revocation)
+            .field("allow_anonymous", &self.allow_anonymous)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Runs every stage on a request. `Ok(None)` is an anonymous request the guard lets through.
+    pub(crate) async fn run(&self, request: &Parts) -> Result<Option<VerifiedToken>, AuthError> {
+        let presented = match self.sources.extract(&request.headers, &request.uri) {
+            Ok(Some(presented)) => presented,
+            Ok(None) if self.allow_anonymous => return Ok(None),
+            Ok(None) => return Err(AuthError::MissingToken),
+            Err(error) => {
+                tracing::debug!(target: "bearer_guard::refusal", reason = %error, "request refused");
+                return Err(error);
+            }
+        };
+        let token = self.authenticator.authenticate(presented.token).await?;
+        if !self.binding.is_empty() {
+            self.binding.check(&token, &presented, request).await?;
+        }
+        if !self.revocation.is_empty() {
+            self.revocation.check(&token)?;
+        }
+        Ok(Some(token))
+    }
+
+    /// Stages 2 and 4 for a token that did not come from a request (no scheme, no binding).
+    pub(crate) async fn run_detached(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        let token = self.sources.check(token)?;
+        let verified = self.authenticator.authenticate(token).await?;
+        self.revocation.check(&verified)?;
+        Ok(verified)
+    }
+}

@@ -1,0 +1,154 @@
+//! What a verified token hands to handlers: [`VerifiedToken`] (also an extractor), and the
+//! state the layer leaves in the request extensions for every extractor to read.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::AuthError;
+use crate::response::{Refusal, RefusalResponder};
+use crate::scope::set::Scopes;
+
+/// What the layer leaves in the request extensions: the verified token (`None` for an
+/// anonymous request the guard lets through) and how to answer refusals.
+#[derive(Clone)]
+pub(crate) struct AuthState {
+    pub(crate) token: Option<VerifiedToken>,
+    pub(crate) responder: Arc<dyn RefusalResponder>,
+}
+
+impl AuthState {
+    pub(crate) fn refuse(&self, error: AuthError) -> Refusal {
+        Refusal { error, responder: Some(Arc::clone(&self.responder)) }
+    }
+}
+
+/// A token that passed every check: its claims, scopes, issuer and key id.
+///
+/// It is also an extractor. The raw token is not kept, so neither `Debug` nor anything else
+/// can print it.
+#[derive(Clone)]
+pub struct VerifiedToken(Arc<Inner>);
+
+struct Inner {
+    claims: Value,
+    scopes: Scopes,
+    issuer: Arc<str>,
+    kid: Option<Arc<str>>,
+    expires_at: f64,
+}
+
+impl VerifiedToken {
+    pub(crate) fn new(claims: Value, scopes: Scopes, issuer: Arc<str>, kid: Option<Arc<str>>, expires_at: f64) -> Self {
+        Self(Arc::new(Inner { claims, scopes, issuer, kid, expires_at }))
+    }
+
+    /// All claims, as JSON.
+    pub fn claims(&self) -> &Value {
+        &self.0.claims
+    }
+
+    /// The claims deserialized into `T`.
+    pub fn claims_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.0.claims)
+    }
+
+    /// The `sub` claim, if it has one.
+    pub fn subject(&self) -> Option<&str> {
+        self.0.claims.get("sub").and_then(Value::as_str)
+    }
+
+    /// The scopes and mapped roles.
+    pub fn scopes(&self) -> &Scopes {
+        &self.0.scopes
+    }
+
+    /// The trusted issuer that signed it.
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
+    /// The `kid` of the key that verified it.
+    pub fn key_id(&self) -> Option<&str> {
+        self.0.kid.as_deref()
+    }
+
+    /// Its `exp`, in seconds since the Unix epoch.
+    pub fn expires_at_secs(&self) -> f64 {
+        self.0.expires_at
+    }
+
+    /// Its `exp`.
+    pub fn expires_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs_f64(self.0.expires_at.clamp(0.0, 1e12))
+    }
+}
+
+impl fmt::Debug for VerifiedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedToken")
+            .field("issuer", &self.issuer())
+            .field("subject", &self.subject())
+            .field("key_id", &self.key_id())
+            .field("scopes", self.scopes())
+            .field("expires_at", &self.0.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the layer's verdict; a missing one means the layer is not applied.
+pub(crate) fn auth_state(parts: &Parts) -> Result<&AuthState, Refusal> {
+    parts.extensions.get::<AuthState>().ok_or_else(|| {
+        tracing::error!("bearer-guard extractor used on a route without BearerGuardLayer");
+        Refusal::from(AuthError::MissingLayer)
+    })
+}
+
+/// The verified token of this request; anonymous requests get the core layer's 401.
+pub(crate) fn verified_token(parts: &Parts) -> Result<(&VerifiedToken, &AuthState), Refusal> {
+    let state = auth_state(parts)?;
+    match &state.token {
+        Some(token) => Ok((token, state)),
+        None => Err(state.refuse(AuthError::MissingToken)),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        verified_token(parts).map(|(t, _)| t.clone())
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for VerifiedToken {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(auth_state(parts)?.token.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn debug_shows_no_token_material() {
+        let t = VerifiedToken::new(
+            json!({"sub": "u1"}),
+            Scopes::default(),
+            Arc::from("https://iss"),
+            Some(Arc::from("k1")),
+            1.0,
+        );
+        let d = format!("{t:?}");
+        assert!(d.contains("u1") && d.contains("k1"));
+    }
+}
