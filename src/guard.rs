@@ -298,7 +298,7 @@ impl BearerGuardBuilder {
 
     /// Checks the configuration and builds the guard. No network I/O.
     pub fn build(self) -> Result<BearerGuard, ConfigError> {
-        install_crypto_provider();
+        crate::backend::install_crypto_provider();
         if self.leeway > Duration::from_secs(MAX_LEEWAY_SECS) {
             return Err(ConfigError::InvalidSetting { name: "leeway", reason: "at most 5 minutes" });
         }
@@ -358,14 +358,6 @@ impl BearerGuardBuilder {
                 responder,
             }),
         })
-    }
-}
-
-/// With both backend features on, jsonwebtoken can't pick one by itself: use aws-lc-rs.
-fn install_crypto_provider() {
-    #[cfg(all(feature = "aws-lc-rs", feature = "rust-crypto"))]
-    {
-        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(&jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER);
     }
 }
 
