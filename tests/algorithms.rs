@@ -1,19 +1,20 @@
-//! Issue 2's test matrix. For each algorithm a guard accepts, a token signed with the right key
+//! The algorithm matrix. For each algorithm a guard accepts, a token signed with the right key
 //! is let through to the handler, and a token signed with another key (same `kid`), expired, not
 //! valid yet, from another issuer or for another audience is refused with the exact RFC 6750
 //! answer. Asymmetric keys come from a `TestIssuer` JWKS on loopback; HS256 from a configured
 //! secret, since HS keys never come from a JWKS. Then the requests without a token, the
 //! extractor without the layer, and `Option<Claims<T>>` with `allow_anonymous`.
 
+mod support;
+
 use axum::Router;
-use axum::body::{Body, to_bytes};
 use axum::routing::get;
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{AccessTokenClaims, Algorithm, BearerGuard, Claims, StaticKey};
-use http::{Request, StatusCode, header};
+use http::StatusCode;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
-use tower::ServiceExt;
+use support::{Answer, call, me, protected};
 
 const SUBJECT: &str = "alice";
 const OTHER_ISSUER: &str = "https://other-issuer.example.test";
@@ -23,10 +24,6 @@ const HMAC_KID: &str = "hs-1";
 const HMAC_SECRET: &[u8] = b"the shared secret of bearer-guard's HS256 tests";
 const OTHER_HMAC_SECRET: &[u8] = b"a different secret of at least thirty-two bytes";
 
-async fn me(Claims(claims): Claims<AccessTokenClaims>) -> String {
-    claims.sub.unwrap_or_default()
-}
-
 async fn maybe_me(claims: Option<Claims<AccessTokenClaims>>) -> String {
     match claims {
         Some(Claims(claims)) => claims.sub.unwrap_or_default(),
@@ -34,32 +31,8 @@ async fn maybe_me(claims: Option<Claims<AccessTokenClaims>>) -> String {
     }
 }
 
-fn protected(guard: &BearerGuard) -> Router {
-    Router::new().route("/me", get(me)).route_layer(guard.layer())
-}
-
 fn jwks_guard(issuer: &TestIssuer) -> bearer_guard::BearerGuardBuilder {
     BearerGuard::builder().issuer(issuer.issuer()).audience(TestIssuer::DEFAULT_AUDIENCE).jwks_uri(issuer.jwks_uri())
-}
-
-/// What came back: status, `WWW-Authenticate`, body.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    challenge: Option<String>,
-    body: String,
-}
-
-async fn call(app: &Router, token: Option<&str>) -> Answer {
-    let mut request = Request::get("/me");
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    let status = response.status();
-    let challenge = response.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_owned());
-    let body = String::from_utf8(to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
-    Answer { status, challenge, body }
 }
 
 fn assert_invalid_token(answer: &Answer, description: &str) {

@@ -1,4 +1,4 @@
-//! Issue 7 item 1: known attacks on JWT bearer authentication. Each case sends the attack and
+//! Known attacks on JWT bearer authentication. Each case sends the attack and
 //! checks the exact RFC 6750 answer (status and `WWW-Authenticate`), then sends the same request
 //! with a good token and checks that it passes, so a refusal can't come from a broken fixture.
 //!
@@ -11,20 +11,20 @@
 //! Where the description is debatable, `Want::loose` checks status and `error` exactly and the
 //! description against a list; the choice is noted at the case.
 
+mod support;
+
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
-use axum::routing::get;
+use axum::body::Body;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{AccessTokenClaims, Algorithm, BearerGuard, Claims, Issuer, StaticKey};
+use bearer_guard::{Algorithm, BearerGuard, Issuer, StaticKey};
 use http::{HeaderValue, Request, StatusCode, header};
 use jsonwebtoken::EncodingKey;
 use serde_json::{Value, json};
-use tower::ServiceExt;
+use support::{Answer, b64, bearer, decode_json, now, now_f64, protected, send, split3};
 
 const SUBJECT: &str = "alice";
 const AUD: &str = TestIssuer::DEFAULT_AUDIENCE;
@@ -38,47 +38,8 @@ const STATIC_KID: &str = "static-rsa";
 // Plumbing
 // ---------------------------------------------------------------------------------------------
 
-async fn me(Claims(claims): Claims<AccessTokenClaims>) -> String {
-    claims.sub.unwrap_or_default()
-}
-
-fn protected(guard: &BearerGuard) -> Router {
-    Router::new().route("/me", get(me)).route_layer(guard.layer())
-}
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
-}
-
-fn now_int() -> i64 {
-    now() as i64
-}
-
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    challenge: Option<String>,
-    body: String,
-}
-
-async fn send(app: &Router, request: Request<Body>) -> Answer {
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let challenge = response.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_owned());
-    let body = String::from_utf8(to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
-    Answer { status, challenge, body }
-}
-
 fn get_me() -> http::request::Builder {
     Request::get("/me")
-}
-
-fn bearer(token: &str) -> Request<Body> {
-    get_me().header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty()).unwrap()
 }
 
 /// The answer a refusal must have.
@@ -163,15 +124,6 @@ async fn case(app: &Router, bad: &str, want: Want, good: &str, what: &str) {
     assert_accepted(app, good, what).await;
 }
 
-fn split3(token: &str) -> (&str, &str, &str) {
-    let mut parts = token.splitn(3, '.');
-    (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap())
-}
-
-fn decode_json(segment: &str) -> Value {
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
-}
-
 /// `header.payload.signature` with raw JSON texts and a signature made by `sign`.
 fn raw_token(header: &str, payload: &str, sign: impl FnOnce(&[u8]) -> String) -> String {
     let input = format!("{}.{}", b64(header), b64(payload));
@@ -236,7 +188,7 @@ impl Jwks {
     fn claims(&self) -> Value {
         json!({
             "iss": self.issuer.issuer(), "sub": SUBJECT, "aud": AUD,
-            "iat": now_int(), "exp": now_int() + 600, "jti": "attack",
+            "iat": now(), "exp": now() + 600, "jti": "attack",
         })
     }
 
@@ -269,7 +221,7 @@ impl Hs {
     }
 
     fn claims() -> Value {
-        json!({"iss": HMAC_ISSUER, "sub": SUBJECT, "aud": AUD, "iat": now_int(), "exp": now_int() + 600})
+        json!({"iss": HMAC_ISSUER, "sub": SUBJECT, "aud": AUD, "iat": now(), "exp": now() + 600})
     }
 
     fn sign(header: &str, payload: &str) -> String {
@@ -325,7 +277,7 @@ impl StaticRsa {
     }
 
     fn claims() -> Value {
-        json!({"iss": STATIC_ISSUER, "sub": SUBJECT, "aud": AUD, "exp": now_int() + 600})
+        json!({"iss": STATIC_ISSUER, "sub": SUBJECT, "aud": AUD, "exp": now() + 600})
     }
 
     fn sign(header: &str, payload: &str, alg: Algorithm) -> String {
@@ -757,7 +709,7 @@ async fn hostile_kids_are_unknown_keys() {
 async fn crit_is_refused() {
     let f = Jwks::start().await;
     for crit in [json!(["exp"]), json!([]), json!(["b64"]), json!("exp"), json!(["alg"])] {
-        let bad = f.token().header("crit", crit.clone()).header("exp", now_int() + 600).sign().unwrap();
+        let bad = f.token().header("crit", crit.clone()).header("exp", now() + 600).sign().unwrap();
         f.case(&bad, Want::token("token has unsupported critical header parameters"), &format!("crit {crit}")).await;
     }
 }
@@ -983,7 +935,7 @@ async fn deep_nesting_up_to_the_size_limit_is_refused_without_a_crash() {
     let f = Hs::start();
     // The deepest array that fits: header ~60 chars, HS256 signature 43, base64 4/3.
     let budget = (bearer_guard::DEFAULT_MAX_TOKEN_BYTES - 200) * 3 / 4;
-    let prefix = format!(r#"{{"iss":"{HMAC_ISSUER}","sub":"{SUBJECT}","aud":"{AUD}","exp":{},"x":"#, now_int() + 600);
+    let prefix = format!(r#"{{"iss":"{HMAC_ISSUER}","sub":"{SUBJECT}","aud":"{AUD}","exp":{},"x":"#, now() + 600);
     let depth = (budget - prefix.len() - 1) / 2;
     assert!(depth > 5000, "depth {depth}");
     let payload = format!("{prefix}{}{}}}", "[".repeat(depth), "]".repeat(depth));
@@ -1025,7 +977,7 @@ async fn deep_nesting_up_to_the_size_limit_is_refused_without_a_crash() {
 #[tokio::test]
 async fn duplicate_claim_names_are_refused_even_when_signed() {
     let f = Hs::start();
-    let exp = now_int() + 600;
+    let exp = now() + 600;
     let base = format!(r#""iss":"{HMAC_ISSUER}","aud":"{AUD}","exp":{exp}"#);
     for payload in [
         format!(r#"{{"sub":"a","sub":"{SUBJECT}",{base}}}"#),
@@ -1054,7 +1006,7 @@ async fn duplicate_claim_names_are_refused_even_when_signed() {
 async fn huge_numbers_in_time_claims() {
     let f = Hs::start();
     let base = format!(r#""iss":"{HMAC_ISSUER}","sub":"{SUBJECT}","aud":"{AUD}""#);
-    let exp_ok = now_int() + 600;
+    let exp_ok = now() + 600;
     // Out of f64 range: serde_json refuses the document.
     for payload in [
         format!(r#"{{{base},"exp":1e400}}"#),
@@ -1083,7 +1035,7 @@ async fn huge_numbers_in_time_claims() {
 #[tokio::test]
 async fn time_claims_of_the_wrong_type_are_refused() {
     let f = Jwks::start().await;
-    let exp = now_int() + 600;
+    let exp = now() + 600;
     for (name, value) in [
         ("exp", json!(exp.to_string())),
         ("exp", json!(null)),
@@ -1104,7 +1056,7 @@ async fn time_claims_of_the_wrong_type_are_refused() {
 #[tokio::test]
 async fn fractional_negative_and_far_future_times() {
     let f = Jwks::start().await;
-    let t = now();
+    let t = now_f64();
     // Fractional NumericDates are allowed (RFC 7519 §2): exp = now + 600.5 passes.
     assert_accepted(&f.app, &f.token().claim("exp", t + 600.5).sign().unwrap(), "exp now+600.5").await;
     assert_accepted(
@@ -1146,7 +1098,7 @@ async fn fractional_negative_and_far_future_times() {
 async fn expiry_and_not_before_at_the_leeway_edge() {
     let f = Jwks::start().await;
     // Times as fractional now so the second boundary can't make the checks flaky.
-    let t = now();
+    let t = now_f64();
     f.case(&f.token().remove_claim("exp").sign().unwrap(), Want::token("token has no expiry"), "no exp").await;
     f.case(&f.token().claim("exp", t - 31.0).sign().unwrap(), Want::token("token has expired"), "expired 31 s ago")
         .await;

@@ -5,6 +5,8 @@
 //!
 //! Needs Node.js >= 20 and npm on PATH (the harness panics, never skips, without them).
 
+mod support;
+
 #[path = "support/oidc_provider.rs"]
 mod oidc_provider;
 
@@ -14,12 +16,11 @@ mod app;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::{BearerGuard, BearerGuardBuilder};
 use oidc_provider::{OidcProvider, ProviderConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
+use support::{Answer, decode_part};
 
 const AUDIENCE: &str = "https://notes.example.test";
 const INSUFFICIENT_WRITE: &str = "Bearer realm=\"api\", error=\"insufficient_scope\", \
@@ -38,18 +39,6 @@ struct Service {
     base: String,
     http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
-}
-
-struct Answer {
-    status: u16,
-    challenge: Option<String>,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
-    }
 }
 
 impl Service {
@@ -78,10 +67,7 @@ impl Service {
             req = req.json(&body);
         }
         let resp = req.send().await.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-        let status = resp.status().as_u16();
-        let challenge = resp.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
-        let body = resp.text().await.expect("read body");
-        Answer { status, challenge, body }
+        Answer::of_reqwest(resp).await
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> Answer {
@@ -102,16 +88,6 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.server.abort();
     }
-}
-
-fn claims_of(token: &str) -> Value {
-    let part = token.split('.').nth(1).expect("JWT payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url payload")).expect("JSON payload")
-}
-
-fn header_of(token: &str) -> Value {
-    let part = token.split('.').next().expect("JWT header");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url header")).expect("JSON header")
 }
 
 /// The same token with one character in the middle of its signature changed.
@@ -148,11 +124,11 @@ async fn rs256_every_route() {
     let write = provider.token(&["notes:write"]).await;
     let admin = provider.token(&["admin"]).await;
     let all = provider.token(&["notes:read", "notes:write", "admin"]).await;
-    assert_eq!(header_of(&read)["alg"], "RS256");
+    assert_eq!(decode_part(&read, 0)["alg"], "RS256");
 
     // GET /health: open.
     let a = svc.get("/health", None).await;
-    assert_eq!((a.status, a.body.as_str()), (200, "ok"));
+    assert_eq!((a.status.as_u16(), a.body.as_str()), (200, "ok"));
 
     // GET /notes with notes:read.
     let a = svc.get("/notes", Some(&read)).await;
@@ -160,7 +136,7 @@ async fn rs256_every_route() {
     assert_eq!(a.json(), json!([]));
 
     // POST /notes with notes:write: author is the token's sub.
-    let sub = claims_of(&write)["sub"].as_str().expect("sub").to_owned();
+    let sub = decode_part(&write, 1)["sub"].as_str().expect("sub").to_owned();
     assert_eq!(sub, oidc_provider::CLIENT_ID);
     let a = svc.post_note(&write, "hello from oidc-provider").await;
     assert_eq!(a.status, 201, "body {}", a.body);
@@ -224,7 +200,7 @@ async fn compact(alg: &'static str) {
     let svc = Service::start(&guard).await;
 
     let read = provider.token(&["notes:read"]).await;
-    assert_eq!(header_of(&read)["alg"], alg);
+    assert_eq!(decode_part(&read, 0)["alg"], alg);
 
     let a = svc.get("/notes", Some(&read)).await;
     assert_eq!(a.status, 200, "{alg}: body {}", a.body);
@@ -265,7 +241,7 @@ async fn rotation_new_kid_is_fetched_without_restarting_the_service() {
 
     let old_kid = provider.kid().to_owned();
     let old = provider.token(&["notes:read"]).await;
-    assert_eq!(header_of(&old)["kid"], old_kid.as_str());
+    assert_eq!(decode_part(&old, 0)["kid"], old_kid.as_str());
     let a = svc.get("/notes", Some(&old)).await;
     assert_eq!(a.status, 200, "old key, before rotation: body {}", a.body);
 
@@ -274,7 +250,7 @@ async fn rotation_new_kid_is_fetched_without_restarting_the_service() {
     assert_ne!(new_kid, old_kid);
 
     let new = provider.token(&["notes:read"]).await;
-    assert_eq!(header_of(&new)["kid"], new_kid.as_str());
+    assert_eq!(decode_part(&new, 0)["kid"], new_kid.as_str());
     let a = svc.get("/notes", Some(&new)).await;
     assert_eq!(a.status, 200, "new kid after rotation: body {}, challenge {:?}", a.body, a.challenge);
     let stats = guard.key_stats().await;
@@ -310,7 +286,7 @@ async fn expired_token_is_refused_even_when_cached() {
     let _ = svc.get("/me", Some(&provider.token(&["notes:read"]).await)).await;
 
     let token = provider.token(&["notes:read"]).await;
-    let exp = claims_of(&token)["exp"].as_u64().expect("exp");
+    let exp = decode_part(&token, 1)["exp"].as_u64().expect("exp");
     let a = svc.get("/notes", Some(&token)).await;
     assert_eq!(a.status, 200, "fresh token: body {}, challenge {:?}", a.body, a.challenge);
     let a = svc.get("/notes", Some(&token)).await; // served from the verified-token cache

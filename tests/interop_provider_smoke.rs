@@ -5,19 +5,14 @@
 //!
 //! Needs Node.js >= 20 and npm on PATH (fails, never skips, without them).
 
+mod support;
+
 #[path = "support/oidc_provider.rs"]
 mod oidc_provider;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oidc_provider::{OidcProvider, ProviderConfig};
 use serde_json::Value;
-
-fn decode_part(token: &str, index: usize) -> Value {
-    let part = token.split('.').nth(index).unwrap_or_else(|| panic!("token has no part {index}: {token}"));
-    let bytes = URL_SAFE_NO_PAD.decode(part).unwrap_or_else(|e| panic!("part {index} is not base64url: {e}"));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("part {index} is not JSON: {e}"))
-}
+use support::decode_part;
 
 fn jwks_kids(jwks: &Value) -> Vec<String> {
     jwks["keys"]

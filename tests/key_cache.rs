@@ -1,20 +1,20 @@
-//! Issue 4: the remote key set's behaviour, against a `TestIssuer` on loopback with real (short)
-//! timings. One test per item: single-flight cold fetch, no fetches in steady state, TTL from
+//! The remote key set's behaviour, against a `TestIssuer` on loopback with real (short)
+//! timings. One test per behaviour: single-flight cold fetch, no fetches in steady state, TTL from
 //! `Cache-Control` with refresh ahead, rotation, the unknown-`kid` cooldown, stale-if-error for
 //! each failure mode, cold cache with the issuer down (503 + `Retry-After`), several issuers.
 //! Every guard is built with `.verified_token_cache(false)` so each verify reaches the key set.
+
+mod support;
 
 use std::collections::hash_map::RandomState;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::routing::get;
 use bearer_guard::testing::{Failure, TestIssuer};
 use bearer_guard::{Algorithm, AuthError, BearerGuard, InvalidToken, Issuer, KeyCachePolicy, Unavailable};
-use http::{Request, StatusCode, header};
+use http::{StatusCode, header};
+use support::{bearer, protected};
 use tower::ServiceExt;
 
 const AUDIENCE: &str = TestIssuer::DEFAULT_AUDIENCE;
@@ -69,7 +69,7 @@ fn unknown_key(result: &Result<bearer_guard::VerifiedToken, AuthError>) -> bool 
     matches!(result, Err(AuthError::InvalidToken(InvalidToken::UnknownKey)))
 }
 
-/// 1. Cold cache, 50 concurrent verifies, discovery mode: one discovery and one JWKS request.
+/// Cold cache, 50 concurrent verifies, discovery mode: one discovery and one JWKS request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cold_cache_concurrent_verifies_fetch_once() {
     let issuer = start().await;
@@ -104,7 +104,7 @@ async fn cold_cache_concurrent_verifies_fetch_once() {
     assert_eq!(stats[0].key_count, 1);
 }
 
-/// 2. Steady state: after the first fetch, 1000 verifies fetch nothing more.
+/// Steady state: after the first fetch, 1000 verifies fetch nothing more.
 #[tokio::test]
 async fn steady_state_makes_no_requests() {
     let issuer = start().await;
@@ -121,8 +121,8 @@ async fn steady_state_makes_no_requests() {
     assert_eq!((stats[0].fetches, stats[0].stale_serves, stats[0].stale), (1, 0, false));
 }
 
-/// 3. TTL from `Cache-Control: max-age`, refreshed in the background once `refresh_ahead` of it
-///    has passed; the request that triggers the refresh doesn't wait for it.
+/// TTL from `Cache-Control: max-age`, refreshed in the background once `refresh_ahead` of it
+/// has passed; the request that triggers the refresh doesn't wait for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_age_drives_background_refresh_ahead() {
     let issuer = start().await;
@@ -173,9 +173,9 @@ async fn max_age_drives_background_refresh_ahead() {
     assert!(!guard.key_stats().await[0].stale);
 }
 
-/// 4. Rotation: a token of the new key is accepted after exactly one extra fetch (even right
-///    after the scheduled fetch: the cooldown runs from the last kid-triggered refetch); the
-///    removed old key stops being accepted.
+/// Rotation: a token of the new key is accepted after exactly one extra fetch (even right
+/// after the scheduled fetch: the cooldown runs from the last kid-triggered refetch); the
+/// removed old key stops being accepted.
 #[tokio::test]
 async fn rotation_fetches_once_and_drops_the_old_key() {
     let issuer = start().await;
@@ -206,7 +206,7 @@ async fn rotation_fetches_once_and_drops_the_old_key() {
     assert_eq!((stats.fetches, stats.failures, stats.key_count), (3, 0, 1));
 }
 
-/// 5. Unknown `kid`s refetch at most once per cooldown, sequentially and concurrently.
+/// Unknown `kid`s refetch at most once per cooldown, sequentially and concurrently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_kids_refetch_at_most_once_per_cooldown() {
     let issuer = start().await;
@@ -257,8 +257,8 @@ async fn unknown_kids_refetch_at_most_once_per_cooldown() {
     assert_eq!((stats.fetches, stats.failures), (4, 0));
 }
 
-/// 6. Stale-if-error: with a warm cache, when the set expires and the issuer fails, known keys
-///    keep working, the set is reported stale, and it recovers once the issuer does.
+/// Stale-if-error: with a warm cache, when the set expires and the issuer fails, known keys
+/// keep working, the set is reported stale, and it recovers once the issuer does.
 async fn stale_if_error(failure: Failure, counted: bool) {
     let issuer = start().await;
     let mut p = policy();
@@ -346,8 +346,8 @@ async fn stale_if_error_redirect() {
     assert_eq!(elsewhere.jwks_requests(), 0, "the redirect was followed");
 }
 
-/// 7. Cold cache and the issuer down: 503 with `Retry-After`, no refetch storm within
-///    `retry_after`, and recovery by itself once the issuer is back.
+/// Cold cache and the issuer down: 503 with `Retry-After`, no refetch storm within
+/// `retry_after`, and recovery by itself once the issuer is back.
 #[tokio::test]
 async fn cold_cache_with_issuer_down_answers_503_then_recovers() {
     let issuer = start().await;
@@ -358,15 +358,8 @@ async fn cold_cache_with_issuer_down_answers_503_then_recovers() {
     let result = guard.verify(&token).await;
     assert_eq!(result.unwrap_err(), AuthError::unavailable(Unavailable::Keys, Duration::from_millis(300)));
 
-    async fn ok() -> &'static str {
-        "ok"
-    }
-    let app = Router::new().route("/me", get(ok)).route_layer(guard.layer());
-    let call = || {
-        let request =
-            Request::get("/me").header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty()).unwrap();
-        app.clone().oneshot(request)
-    };
+    let app = protected(&guard);
+    let call = || app.clone().oneshot(bearer(&token));
     let response = call().await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers().get(header::RETRY_AFTER).expect("Retry-After"), "1");
@@ -390,8 +383,8 @@ async fn cold_cache_with_issuer_down_answers_503_then_recovers() {
     assert_eq!((stats.fetches, stats.failures, stats.key_count, stats.stale), (2, 1, 1, false));
 }
 
-/// 8. Several issuers: each trusted issuer's tokens verify with its own keys; an untrusted
-///    issuer's token is refused without any request to it.
+/// Several issuers: each trusted issuer's tokens verify with its own keys; an untrusted
+/// issuer's token is refused without any request to it.
 #[tokio::test]
 async fn several_issuers_each_use_their_own_keys() {
     let a = start().await;

@@ -2,6 +2,8 @@
 //! nested and merged routers, and per-method requirements on one path. Each case has a
 //! passing token and a failing one, and asserts the exact status and challenge.
 
+mod support;
+
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
@@ -9,6 +11,7 @@ use bearer_guard::{AllOf, AnyOf, BearerGuard, Claims, RequireScope, StaticKey, r
 use http::{Request, StatusCode, header};
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
+use support::send;
 use tower::ServiceExt;
 
 const SECRET: &[u8] = b"scope-tests-secret-of-at-least-32-bytes";
@@ -37,14 +40,14 @@ fn token(scope: &str) -> String {
     encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET)).unwrap()
 }
 
-async fn call(app: &Router, method: &str, uri: &str, token: Option<&str>) -> (StatusCode, Option<String>) {
+/// `method uri` with the token as a Bearer header or without any: status and `WWW-Authenticate`.
+async fn call_route(app: &Router, method: &str, uri: &str, token: Option<&str>) -> (StatusCode, Option<String>) {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
-    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    let challenge = response.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_owned());
-    (response.status(), challenge)
+    let answer = send(app, request.body(Body::empty()).unwrap()).await;
+    (answer.status, answer.challenge)
 }
 
 fn forbidden(scope: &str) -> (StatusCode, Option<String>) {
@@ -68,8 +71,8 @@ async fn extractor_single_scope() {
         c["sub"].as_str().unwrap_or_default().to_owned()
     }
     let app = Router::new().route("/", post(h)).route_layer(guard().layer());
-    assert_eq!(call(&app, "POST", "/", Some(&token("notes:write"))).await, OK);
-    assert_eq!(call(&app, "POST", "/", Some(&token("notes:read"))).await, forbidden("notes:write"));
+    assert_eq!(call_route(&app, "POST", "/", Some(&token("notes:write"))).await, OK);
+    assert_eq!(call_route(&app, "POST", "/", Some(&token("notes:read"))).await, forbidden("notes:write"));
 }
 
 #[tokio::test]
@@ -81,10 +84,10 @@ async fn extractor_all_of_and_tuple() {
         "ok"
     }
     let app = Router::new().route("/", get(h)).route("/t", get(t)).route_layer(guard().layer());
-    assert_eq!(call(&app, "GET", "/", Some(&token("notes:write notes:read"))).await, OK);
-    assert_eq!(call(&app, "GET", "/", Some(&token("notes:read"))).await, forbidden("notes:read notes:write"));
-    assert_eq!(call(&app, "GET", "/t", Some(&token("admin notes:read"))).await, OK);
-    assert_eq!(call(&app, "GET", "/t", Some(&token("admin"))).await, forbidden("notes:read admin"));
+    assert_eq!(call_route(&app, "GET", "/", Some(&token("notes:write notes:read"))).await, OK);
+    assert_eq!(call_route(&app, "GET", "/", Some(&token("notes:read"))).await, forbidden("notes:read notes:write"));
+    assert_eq!(call_route(&app, "GET", "/t", Some(&token("admin notes:read"))).await, OK);
+    assert_eq!(call_route(&app, "GET", "/t", Some(&token("admin"))).await, forbidden("notes:read admin"));
 }
 
 #[tokio::test]
@@ -93,9 +96,9 @@ async fn extractor_any_of() {
         "ok"
     }
     let app = Router::new().route("/", get(h)).route_layer(guard().layer());
-    assert_eq!(call(&app, "GET", "/", Some(&token("notes:write"))).await, OK);
-    assert_eq!(call(&app, "GET", "/", Some(&token("admin"))).await, OK);
-    assert_eq!(call(&app, "GET", "/", Some(&token("notes:read"))).await, forbidden("admin notes:write"));
+    assert_eq!(call_route(&app, "GET", "/", Some(&token("notes:write"))).await, OK);
+    assert_eq!(call_route(&app, "GET", "/", Some(&token("admin"))).await, OK);
+    assert_eq!(call_route(&app, "GET", "/", Some(&token("notes:read"))).await, forbidden("admin notes:write"));
 }
 
 #[tokio::test]
@@ -104,10 +107,10 @@ async fn layer_all_of_and_any_of() {
         .route("/all", get(ok).route_layer(require_scopes(["notes:read", "notes:write"])))
         .route("/any", get(ok).route_layer(require_any_scope(["admin", "notes:write"])))
         .route_layer(guard().layer());
-    assert_eq!(call(&app, "GET", "/all", Some(&token("notes:read notes:write"))).await, OK);
-    assert_eq!(call(&app, "GET", "/all", Some(&token("notes:write"))).await, forbidden("notes:read notes:write"));
-    assert_eq!(call(&app, "GET", "/any", Some(&token("admin"))).await, OK);
-    assert_eq!(call(&app, "GET", "/any", Some(&token("notes:read"))).await, forbidden("admin notes:write"));
+    assert_eq!(call_route(&app, "GET", "/all", Some(&token("notes:read notes:write"))).await, OK);
+    assert_eq!(call_route(&app, "GET", "/all", Some(&token("notes:write"))).await, forbidden("notes:read notes:write"));
+    assert_eq!(call_route(&app, "GET", "/any", Some(&token("admin"))).await, OK);
+    assert_eq!(call_route(&app, "GET", "/any", Some(&token("notes:read"))).await, forbidden("admin notes:write"));
 }
 
 #[tokio::test]
@@ -130,10 +133,10 @@ async fn per_method_requirements_on_one_path_in_both_styles() {
     }
     let typed = Router::new().route("/notes", get(list).post(create)).route_layer(guard().layer());
     for app in [&layered, &typed] {
-        assert_eq!(call(app, "GET", "/notes", Some(&token("notes:read"))).await, OK);
-        assert_eq!(call(app, "GET", "/notes", Some(&token("notes:write"))).await, forbidden("notes:read"));
-        assert_eq!(call(app, "POST", "/notes", Some(&token("notes:write"))).await, OK);
-        assert_eq!(call(app, "POST", "/notes", Some(&token("notes:read"))).await, forbidden("notes:write"));
+        assert_eq!(call_route(app, "GET", "/notes", Some(&token("notes:read"))).await, OK);
+        assert_eq!(call_route(app, "GET", "/notes", Some(&token("notes:write"))).await, forbidden("notes:read"));
+        assert_eq!(call_route(app, "POST", "/notes", Some(&token("notes:write"))).await, OK);
+        assert_eq!(call_route(app, "POST", "/notes", Some(&token("notes:read"))).await, forbidden("notes:write"));
     }
 }
 
@@ -142,12 +145,12 @@ async fn nested_and_merged_routers_keep_their_requirements() {
     let admin = Router::new().route("/purge", post(ok)).route_layer(require_scopes(["admin"]));
     let reports = Router::new().route("/reports", get(ok)).route_layer(require_scopes(["notes:read"]));
     let app = Router::new().nest("/admin", admin).merge(reports).route_layer(guard().layer());
-    assert_eq!(call(&app, "POST", "/admin/purge", Some(&token("admin"))).await, OK);
-    assert_eq!(call(&app, "POST", "/admin/purge", Some(&token("notes:read"))).await, forbidden("admin"));
-    assert_eq!(call(&app, "GET", "/reports", Some(&token("notes:read"))).await, OK);
-    assert_eq!(call(&app, "GET", "/reports", Some(&token("admin"))).await, forbidden("notes:read"));
+    assert_eq!(call_route(&app, "POST", "/admin/purge", Some(&token("admin"))).await, OK);
+    assert_eq!(call_route(&app, "POST", "/admin/purge", Some(&token("notes:read"))).await, forbidden("admin"));
+    assert_eq!(call_route(&app, "GET", "/reports", Some(&token("notes:read"))).await, OK);
+    assert_eq!(call_route(&app, "GET", "/reports", Some(&token("admin"))).await, forbidden("notes:read"));
     // Unknown paths stay 404: route_layer does not turn them into 401.
-    assert_eq!(call(&app, "GET", "/nope", None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call_route(&app, "GET", "/nope", None).await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -173,11 +176,11 @@ async fn no_token_is_401_never_403() {
     for app in [&strict, &lenient] {
         for path in ["/typed", "/layer"] {
             assert_eq!(
-                call(app, "GET", path, None).await,
+                call_route(app, "GET", path, None).await,
                 (StatusCode::UNAUTHORIZED, Some("Bearer realm=\"api\"".to_owned())),
                 "{path}"
             );
-            assert_eq!(call(app, "GET", path, Some(&token("notes:write"))).await, OK, "{path}");
+            assert_eq!(call_route(app, "GET", path, Some(&token("notes:write"))).await, OK, "{path}");
         }
     }
 }
