@@ -70,6 +70,7 @@ impl Issuer {
         self
     }
 
+    /// Checks the issuer (and the key cache policy its keys would use) and makes it ready.
     pub(crate) fn build(
         self,
         allowed: AlgSet,
@@ -79,6 +80,7 @@ impl Issuer {
         if self.audiences.is_empty() && !self.any_audience {
             return Err(ConfigError::MissingAudience(self.issuer));
         }
+        policy.validate()?;
         let issuer: Arc<str> = Arc::from(self.issuer.as_str());
         let keys = if !self.static_keys.is_empty() {
             if self.jwks_uri.is_some() {
@@ -110,6 +112,14 @@ impl Issuer {
             let fetcher =
                 Fetcher { client: client.clone(), timeout: policy.fetch_timeout, max_body: policy.max_body_bytes };
             let asymmetric = allowed.intersect(AlgSet::ASYMMETRIC);
+            if asymmetric.is_empty() {
+                // A JWKS never yields HMAC keys: this issuer would answer 503 forever.
+                return Err(ConfigError::InvalidSetting {
+                    name: "algorithms",
+                    reason: "an issuer with a JWKS needs an asymmetric algorithm (RS256, PS256, ES256, EdDSA, ...) \
+                             in the allow-list; HS* keys are never taken from a JWKS",
+                });
+            }
             KeySource::Remote(Arc::new(RemoteKeys::new(
                 Arc::clone(&issuer),
                 location,

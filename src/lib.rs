@@ -34,7 +34,7 @@ pub use guard::{BearerGuard, BearerGuardBuilder};
 pub use issuer::Issuer;
 pub use jsonwebtoken::Algorithm;
 pub use jws::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS};
-pub use keys::{KeyCachePolicy, KeySetStats, StaticKey};
+pub use keys::{FetchAttempts, KeyCachePolicy, KeyError, KeySetStats, PrefetchError, StaticKey};
 pub use layer::{BearerGuardLayer, BearerGuardService, ResponseFuture};
 pub use response::{Refusal, RefusalResponder};
 pub use scope::{

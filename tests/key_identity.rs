@@ -70,8 +70,7 @@ async fn a_key_replaced_under_the_same_kid_ends_its_cached_verdicts() {
 
     // The issuer replaces the key under the same kid; a token with an unknown kid makes the
     // guard refetch the set.
-    *doc.lock().unwrap() =
-        json!({ "keys": [key_with_kid(&new, Some(&kid)), key_with_kid(&new, Some("other"))] });
+    *doc.lock().unwrap() = json!({ "keys": [key_with_kid(&new, Some(&kid)), key_with_kid(&new, Some("other"))] });
     let unknown = old.token().kid("not-yet-known").sign().unwrap();
     assert_eq!(status(&app, &unknown).await, StatusCode::UNAUTHORIZED);
 

@@ -87,6 +87,11 @@ impl BearerGuard {
     }
 
     /// The state of each issuer's remote key set (issuers with static keys are left out).
+    ///
+    /// This is the readiness signal: a guard can verify tokens of an issuer while its
+    /// `key_count` is above zero; `stale` says it does so with the last good set because the
+    /// issuer fails, and `failures`/`last_success` say for how long. It does no I/O; use
+    /// [`prefetch`](Self::prefetch) to load the keys.
     pub async fn key_stats(&self) -> Vec<KeySetStats> {
         let mut all = Vec::new();
         for issuer in &*self.pipeline.authenticator.jws.issuers {
@@ -95,5 +100,38 @@ impl BearerGuard {
             }
         }
         all
+    }
+
+    /// Loads the keys of every issuer that fetches them (discovery and JWKS), unless a usable
+    /// set is cached, and says which issuers failed and why: for start-up (fail fast on a
+    /// wrong issuer URL instead of answering `503` under live traffic) and readiness probes.
+    ///
+    /// Issuers are fetched one after another, each within the policy's `fetch_timeout`. A
+    /// failed fetch starts the `retry_after` back-off as a request's would; calls during it
+    /// return the same error without a new fetch.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use bearer_guard::BearerGuard;
+    ///
+    /// let guard = BearerGuard::builder().issuer("https://idp.example.com").audience("api").build()?;
+    /// if let Err(error) = guard.prefetch().await {
+    ///     // Names each issuer, each URL tried and the cause ("connection refused", ...).
+    ///     eprintln!("{error}");
+    ///     return Err(error.into());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn prefetch(&self) -> Result<(), crate::keys::PrefetchError> {
+        let mut errors = Vec::new();
+        for issuer in &*self.pipeline.authenticator.jws.issuers {
+            if let KeySource::Remote(remote) = &issuer.keys
+                && let Err(error) = remote.prefetch().await
+            {
+                errors.push(error);
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(crate::keys::PrefetchError { errors }) }
     }
 }

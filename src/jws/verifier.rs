@@ -12,7 +12,7 @@ use crate::error::{AuthError, InvalidToken};
 use crate::issuer::{KeySource, TrustedIssuer};
 use crate::jws::header::{Parsed, TypPolicy, parse};
 use crate::jws::rules::check_claims;
-use crate::keys::{AlgSet, KeyFingerprint, Selection, VerifyingKey};
+use crate::keys::{AlgSet, Candidates, KeyFingerprint, Selection, VerifyingKey};
 use crate::scope::set::{ScopeSources, Scopes};
 use crate::verified::VerifiedToken;
 
@@ -119,36 +119,39 @@ impl JwsVerifier {
         let kid = parsed.kid.as_deref();
         match &issuer.keys {
             KeySource::Static(snapshot) => {
-                let key = selected(snapshot.keys.select(kid, parsed.alg))?;
+                let key = signed_by(selected(snapshot.keys.select(kid, parsed.alg))?, parsed)?;
                 let token = self.finish(issuer, key, parsed)?;
                 Ok((token, KeyIdentity { issuer: index, fingerprint: key.fingerprint, is_static: true }))
             }
             KeySource::Remote(remote) => {
                 let snapshot = remote.current().await?;
                 let fresh;
-                let key = match snapshot.keys.select(kid, parsed.alg) {
+                let keys = match snapshot.keys.select(kid, parsed.alg) {
                     Selection::Unknown => {
+                        // `Err`: the issuer can't be reached, the key may exist (503);
+                        // `None`: no newer set within the cooldown (401).
                         fresh = remote
                             .refetch_for_unknown_key(&snapshot)
-                            .await
+                            .await?
                             .ok_or(AuthError::InvalidToken(InvalidToken::UnknownKey))?;
                         selected(fresh.keys.select(kid, parsed.alg))?
                     }
                     other => selected(other)?,
                 };
+                let key = signed_by(keys, parsed)?;
                 let token = self.finish(issuer, key, parsed)?;
                 Ok((token, KeyIdentity { issuer: index, fingerprint: key.fingerprint, is_static: false }))
             }
         }
     }
 
+    /// The claims of a token whose signature `key` has verified.
     fn finish(
         &self,
         issuer: &TrustedIssuer,
         key: &VerifyingKey,
         parsed: &mut Parsed<'_>,
     ) -> Result<VerifiedToken, AuthError> {
-        check_signature(key, parsed).map_err(AuthError::InvalidToken)?;
         let expires_at = check_claims(&parsed.claims, issuer, self.leeway, now_secs(), self.typ, parsed.typ_is_at_jwt)
             .map_err(AuthError::InvalidToken)?;
         let scopes = Scopes::from_claims(&parsed.claims, &self.scopes);
@@ -162,13 +165,19 @@ impl JwsVerifier {
     }
 }
 
-fn selected(selection: Selection<'_>) -> Result<&VerifyingKey, AuthError> {
+fn selected(selection: Selection<'_>) -> Result<Candidates<'_>, AuthError> {
     match selection {
-        Selection::Found(key) => Ok(key),
+        Selection::Found(keys) => Ok(keys),
         Selection::Unknown => Err(AuthError::InvalidToken(InvalidToken::UnknownKey)),
         Selection::AlgorithmMismatch => Err(AuthError::InvalidToken(InvalidToken::AlgorithmKeyMismatch)),
         Selection::Ambiguous => Err(AuthError::InvalidToken(InvalidToken::AmbiguousKey)),
     }
+}
+
+/// The first candidate whose signature verifies: a set may hold several keys under one `kid`
+/// during a rotation, and each (at most 64) is tried.
+fn signed_by<'k>(mut keys: Candidates<'k>, parsed: &Parsed<'_>) -> Result<&'k VerifyingKey, AuthError> {
+    keys.find(|key| check_signature(key, parsed).is_ok()).ok_or(AuthError::InvalidToken(InvalidToken::BadSignature))
 }
 
 /// The signature check, with the algorithm tied to the key.

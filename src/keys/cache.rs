@@ -12,9 +12,10 @@ use std::time::{Duration, SystemTime};
 use reqwest::Url;
 use tokio::time::Instant;
 
+use super::error::KeyError;
 use super::fetch::{FetchError, Fetcher};
 use super::{AlgSet, KeySet, discovery, jwk};
-use crate::error::{AuthError, Unavailable};
+use crate::error::ConfigError;
 
 /// Timing and size rules of a remote key set. The defaults are those of STANDARDS.md.
 ///
@@ -43,11 +44,11 @@ pub struct KeyCachePolicy {
     pub max_stale: Duration,
     /// After a failed fetch, no new fetch for this long; also the `Retry-After` of a 503 (5 s).
     pub retry_after: Duration,
-    /// Timeout of one HTTP fetch (5 s).
+    /// Time budget of one whole fetch (5 s): discovery and the JWKS together, not each.
     pub fetch_timeout: Duration,
     /// Largest accepted discovery or JWKS body (512 KiB).
     pub max_body_bytes: usize,
-    /// Most keys taken from one JWKS (64).
+    /// Most keys taken from one JWKS (64, also the largest accepted value).
     pub max_keys: usize,
 }
 
@@ -71,7 +72,51 @@ impl Default for KeyCachePolicy {
 impl KeyCachePolicy {
     /// The TTL of a fetched set: `max-age` clamped to `[min_ttl, max_ttl]`, or the default.
     pub(crate) fn ttl(&self, max_age: Option<Duration>) -> Duration {
-        max_age.map_or(self.default_ttl, |age| age.clamp(self.min_ttl, self.max_ttl))
+        // Not `clamp`: it panics when `min_ttl > max_ttl` (refused by `validate`, but this runs
+        // on the request path).
+        max_age.map_or(self.default_ttl, |age| age.max(self.min_ttl).min(self.max_ttl))
+    }
+}
+
+/// Longest `max_ttl + max_stale` accepted (moka refuses lifetimes over 1000 years; a year is
+/// already far past any sensible setting).
+const MAX_CACHE_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Longest `fetch_timeout` accepted.
+const MAX_FETCH_TIMEOUT: Duration = Duration::from_secs(600);
+/// Most keys a policy may take from one JWKS. Every key sharing a token's `kid` may be tried,
+/// so this also bounds the signature checks one token can cost.
+pub(crate) const MAX_KEYS_LIMIT: usize = 64;
+
+impl KeyCachePolicy {
+    /// Checks the values against each other and their ranges; `build()` calls it, so nothing
+    /// on the request path can panic on a bad policy.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let refuse = |name, reason| Err(ConfigError::InvalidSetting { name, reason });
+        if self.min_ttl.is_zero() {
+            return refuse("key_cache_policy.min_ttl", "must be positive (a zero TTL would fetch on every request)");
+        }
+        if self.min_ttl > self.max_ttl {
+            return refuse("key_cache_policy.min_ttl", "must not exceed max_ttl");
+        }
+        if self.default_ttl < self.min_ttl || self.default_ttl > self.max_ttl {
+            return refuse("key_cache_policy.default_ttl", "must lie between min_ttl and max_ttl");
+        }
+        if !(self.refresh_ahead.is_finite() && (0.0..=1.0).contains(&self.refresh_ahead)) {
+            return refuse("key_cache_policy.refresh_ahead", "must be a fraction from 0.0 to 1.0 (default 0.8)");
+        }
+        if self.max_ttl.checked_add(self.max_stale).is_none_or(|d| d > MAX_CACHE_LIFETIME) {
+            return refuse("key_cache_policy.max_stale", "max_ttl + max_stale must be at most 365 days");
+        }
+        if self.fetch_timeout.is_zero() || self.fetch_timeout > MAX_FETCH_TIMEOUT {
+            return refuse("key_cache_policy.fetch_timeout", "must be positive and at most 10 minutes");
+        }
+        if self.max_body_bytes == 0 {
+            return refuse("key_cache_policy.max_body_bytes", "must be positive");
+        }
+        if self.max_keys == 0 || self.max_keys > MAX_KEYS_LIMIT {
+            return refuse("key_cache_policy.max_keys", "must be from 1 to 64");
+        }
+        Ok(())
     }
 }
 
@@ -82,7 +127,7 @@ pub(crate) enum Freshness {
     Fresh,
     /// Use it, and refresh in the background.
     RefreshDue,
-    /// Past its TTL but within `max_stale`: use it, refresh in the background, say it is stale.
+    /// Past its TTL but within `max_stale`: fetch, and use it only if that fetch fails.
     Stale,
     /// Too old to use.
     Unusable,
@@ -100,11 +145,15 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     pub(crate) fn freshness(&self, now: Instant, policy: &KeyCachePolicy) -> Freshness {
         let age = now.saturating_duration_since(self.fetched_at);
-        if age < self.ttl.mul_f64(policy.refresh_ahead.clamp(0.0, 1.0)) {
+        // `mul_f64` panics on NaN or overflow; `validate` refuses such values, and this stays
+        // panic-free whatever the policy says.
+        let ratio = if policy.refresh_ahead.is_finite() { policy.refresh_ahead.clamp(0.0, 1.0) } else { 1.0 };
+        let refresh_at = Duration::try_from_secs_f64(self.ttl.as_secs_f64() * ratio).unwrap_or(self.ttl);
+        if age < refresh_at {
             Freshness::Fresh
         } else if age < self.ttl {
             Freshness::RefreshDue
-        } else if age < self.ttl + policy.max_stale {
+        } else if age < self.ttl.saturating_add(policy.max_stale) {
             Freshness::Stale
         } else {
             Freshness::Unusable
@@ -153,11 +202,32 @@ struct Attempts {
     /// The cooldown runs from the last refetch an unknown `kid` caused, so a rotation right
     /// after a scheduled fetch is still picked up at once.
     last_kid_refetch: Option<Instant>,
-    last_failure: Option<Instant>,
+    /// The last fetch, when it failed (cleared by a success): when, and why.
+    last_failure: Option<(Instant, KeyError)>,
     last_success: Option<SystemTime>,
+    /// Failed fetches since the last success (a burst), and when one was last logged at WARN.
+    failures_in_burst: u64,
+    last_warning: Option<Instant>,
+}
+
+/// During a burst of failures, at most one WARN (or ERROR) line per this interval; the
+/// others go to DEBUG.
+const WARN_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Clears a flag when dropped, so an aborted task cannot leave it set.
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// The keys of one issuer, fetched over HTTP.
+///
+/// One fetch at a time, through `fetch_lock` (a tokio mutex: a request dropped while it holds
+/// or waits for it releases it, so nothing can get stuck); requests whose set is fresh never
+/// touch it.
 #[derive(Debug)]
 pub(crate) struct RemoteKeys {
     issuer: Arc<str>,
@@ -167,9 +237,10 @@ pub(crate) struct RemoteKeys {
     allowed: AlgSet,
     /// Lock-free reads on the hot path; one entry, keyed by the issuer.
     store: moka::future::Cache<Arc<str>, Arc<Snapshot>>,
-    /// Held while fetching; never touched by a request whose key is known.
+    /// Held while fetching; never touched by a request whose key is known. Holds the
+    /// discovered `jwks_uri`.
     fetch_lock: tokio::sync::Mutex<Option<Url>>,
-    in_flight: AtomicBool,
+    /// A refresh-ahead task is queued or running (cleared by a drop guard).
     background: AtomicBool,
     generation: AtomicU64,
     attempts: Mutex<Attempts>,
@@ -184,7 +255,8 @@ impl RemoteKeys {
         policy: KeyCachePolicy,
         allowed: AlgSet,
     ) -> Self {
-        let lifetime = policy.max_ttl + policy.max_stale;
+        // `validate` refused overflowing and out-of-range values; saturate anyway.
+        let lifetime = policy.max_ttl.saturating_add(policy.max_stale).min(MAX_CACHE_LIFETIME);
         Self {
             issuer,
             location,
@@ -193,7 +265,6 @@ impl RemoteKeys {
             allowed,
             store: moka::future::Cache::builder().time_to_live(lifetime).build(),
             fetch_lock: tokio::sync::Mutex::new(None),
-            in_flight: AtomicBool::new(false),
             background: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             attempts: Mutex::new(Attempts::default()),
@@ -201,8 +272,10 @@ impl RemoteKeys {
         }
     }
 
-    /// The set to verify a request with. Waits for a fetch only when there is no usable set.
-    pub(crate) async fn current(self: &Arc<Self>) -> Result<Arc<Snapshot>, AuthError> {
+    /// The set to verify a request with. Before the TTL: the cached set (refreshed in the
+    /// background from `refresh_ahead` on). Past the TTL or cold: waits for the one fetch in
+    /// flight, and falls back to the stale set only when that fetch fails.
+    pub(crate) async fn current(self: &Arc<Self>) -> Result<Arc<Snapshot>, KeyError> {
         if let Some(snapshot) = self.store.get(&self.issuer).await {
             match snapshot.freshness(Instant::now(), &self.policy) {
                 Freshness::Fresh => return Ok(snapshot),
@@ -210,60 +283,88 @@ impl RemoteKeys {
                     self.refresh_in_background();
                     return Ok(snapshot);
                 }
-                Freshness::Stale => {
-                    self.counters.stale_serves.fetch_add(1, Ordering::Relaxed);
-                    self.refresh_in_background();
-                    return Ok(snapshot);
-                }
-                Freshness::Unusable => {}
+                Freshness::Stale | Freshness::Unusable => {}
             }
         }
-        self.fetch_when_cold().await
+        self.fetch_when_expired().await
     }
 
-    async fn fetch_when_cold(&self) -> Result<Arc<Snapshot>, AuthError> {
+    /// Loads the keys unless a usable set is cached: [`current`](Self::current) for start-up
+    /// and readiness checks.
+    pub(crate) async fn prefetch(self: &Arc<Self>) -> Result<(), KeyError> {
+        self.current().await.map(|_| ())
+    }
+
+    async fn fetch_when_expired(&self) -> Result<Arc<Snapshot>, KeyError> {
+        if let Some(error) = self.backing_off(Instant::now()) {
+            return self.stale_or(error).await;
+        }
         let mut discovered = self.fetch_lock.lock().await;
-        let now = Instant::now();
+        // Whoever held the lock before may have fetched (or failed) already.
         if let Some(snapshot) = self.store.get(&self.issuer).await
-            && snapshot.freshness(now, &self.policy) != Freshness::Unusable
+            && matches!(snapshot.freshness(Instant::now(), &self.policy), Freshness::Fresh | Freshness::RefreshDue)
         {
             return Ok(snapshot);
         }
-        if let Some(wait) = self.backoff_remaining(now) {
-            return Err(AuthError::unavailable(Unavailable::Keys, wait));
+        let result = match self.backing_off(Instant::now()) {
+            Some(error) => Err(error),
+            None => self.fetch_and_store(&mut discovered).await,
+        };
+        drop(discovered);
+        match result {
+            Ok(snapshot) => Ok(snapshot),
+            Err(error) => self.stale_or(error).await,
         }
-        self.fetch_and_store(&mut discovered)
-            .await
-            .map_err(|_| AuthError::unavailable(Unavailable::Keys, self.policy.retry_after))
+    }
+
+    /// After a failed fetch: the last good set while it is within `max_stale`, else the error.
+    async fn stale_or(&self, error: KeyError) -> Result<Arc<Snapshot>, KeyError> {
+        match self.store.get(&self.issuer).await {
+            Some(snapshot) => match snapshot.freshness(Instant::now(), &self.policy) {
+                Freshness::Fresh | Freshness::RefreshDue => Ok(snapshot),
+                Freshness::Stale => {
+                    self.counters.stale_serves.fetch_add(1, Ordering::Relaxed);
+                    Ok(snapshot)
+                }
+                Freshness::Unusable => Err(error),
+            },
+            None => Err(error),
+        }
     }
 
     /// A token named a key the set does not have: refetch, at most once per cooldown.
     /// Requests arriving while a fetch is in flight wait for that one fetch.
-    pub(crate) async fn refetch_for_unknown_key(&self, seen: &Snapshot) -> Option<Arc<Snapshot>> {
-        if !self.in_flight.load(Ordering::Acquire) && self.within_cooldown(Instant::now()) {
-            return self.refuse_in_cooldown();
-        }
+    ///
+    /// `Ok(Some(set))`: a newer set to look in. `Ok(None)`: no newer set and the cooldown
+    /// forbids a refetch (the key is unknown: `401`). `Err`: the issuer cannot be reached, so
+    /// whether the key exists is unknown (`503`).
+    pub(crate) async fn refetch_for_unknown_key(&self, seen: &Snapshot) -> Result<Option<Arc<Snapshot>>, KeyError> {
         let mut discovered = self.fetch_lock.lock().await;
         if let Some(snapshot) = self.store.get(&self.issuer).await
             && snapshot.generation != seen.generation
         {
-            return Some(snapshot);
+            return Ok(Some(snapshot));
         }
-        if self.within_cooldown(Instant::now()) {
-            return self.refuse_in_cooldown();
+        let now = Instant::now();
+        if let Some(error) = self.backing_off(now) {
+            return Err(error);
         }
-        self.attempts().last_kid_refetch = Some(Instant::now());
-        self.fetch_and_store(&mut discovered).await.ok()
-    }
-
-    fn refuse_in_cooldown(&self) -> Option<Arc<Snapshot>> {
-        self.counters.cooldown_refusals.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(issuer = %self.issuer, "unknown kid refused: refetch cooldown active");
-        None
+        if self.within_cooldown(now) {
+            // The last fetch failed and none succeeded since: the issuer is still down as far
+            // as we know, and the key may well exist.
+            if let Some((_, error)) = &self.attempts().last_failure {
+                return Err(error.clone().with_retry_after(self.policy.retry_after));
+            }
+            self.counters.cooldown_refusals.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(issuer = %self.issuer, "unknown kid refused: refetch cooldown active");
+            return Ok(None);
+        }
+        self.attempts().last_kid_refetch = Some(now);
+        self.fetch_and_store(&mut discovered).await.map(Some)
     }
 
     fn refresh_in_background(self: &Arc<Self>) {
-        if self.backoff_remaining(Instant::now()).is_some() || self.background.swap(true, Ordering::AcqRel) {
+        if self.backing_off(Instant::now()).is_some() || self.background.swap(true, Ordering::AcqRel) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -272,6 +373,8 @@ impl RemoteKeys {
         };
         let this = Arc::clone(self);
         runtime.spawn(async move {
+            // Cleared however the task ends, aborted (runtime shut down) included.
+            let _clear = ClearOnDrop(&this.background);
             let mut discovered = this.fetch_lock.lock().await;
             let due = match this.store.get(&this.issuer).await {
                 Some(s) => s.freshness(Instant::now(), &this.policy) != Freshness::Fresh,
@@ -281,68 +384,132 @@ impl RemoteKeys {
                 tracing::debug!(issuer = %this.issuer, "refreshing keys ahead of expiry");
                 let _ = this.fetch_and_store(&mut discovered).await;
             }
-            this.background.store(false, Ordering::Release);
         });
     }
 
-    async fn fetch_and_store(&self, discovered: &mut Option<Url>) -> Result<Arc<Snapshot>, FetchError> {
-        self.in_flight.store(true, Ordering::Release);
+    async fn fetch_and_store(&self, discovered: &mut Option<Url>) -> Result<Arc<Snapshot>, KeyError> {
         self.counters.fetches.fetch_add(1, Ordering::Relaxed);
-        let result = self.fetch(discovered).await;
-        let outcome = match result {
+        match self.fetch(discovered).await {
             Ok((keys, max_age)) => {
                 let ttl = self.policy.ttl(max_age);
                 let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
                 let snapshot = Arc::new(Snapshot { keys, fetched_at: Instant::now(), ttl, generation });
                 self.store.insert(Arc::clone(&self.issuer), Arc::clone(&snapshot)).await;
-                let mut attempts = self.attempts();
-                attempts.last_failure = None;
-                attempts.last_success = Some(SystemTime::now());
-                tracing::info!(issuer = %self.issuer, keys = snapshot.keys.len(), ttl_secs = ttl.as_secs(), "fetched signing keys");
+                let failures = {
+                    let mut attempts = self.attempts();
+                    attempts.last_failure = None;
+                    attempts.last_success = Some(SystemTime::now());
+                    std::mem::take(&mut attempts.failures_in_burst)
+                };
+                tracing::info!(
+                    issuer = %self.issuer,
+                    keys = snapshot.keys.len(),
+                    ttl_secs = ttl.as_secs(),
+                    failures_before = failures,
+                    "fetched signing keys"
+                );
                 Ok(snapshot)
             }
-            Err(error) => {
+            Err(tried) => {
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
-                self.attempts().last_failure = Some(Instant::now());
-                let serving_stale = self.store.get(&self.issuer).await.is_some();
-                tracing::warn!(issuer = %self.issuer, %error, serving_stale, "fetching signing keys failed");
+                let error = KeyError::new(&self.issuer, tried, self.policy.retry_after);
+                let now = Instant::now();
+                let (loud, burst) = {
+                    let mut attempts = self.attempts();
+                    attempts.last_failure = Some((now, error.clone()));
+                    attempts.failures_in_burst += 1;
+                    let loud = attempts.failures_in_burst == 1
+                        || attempts.last_warning.is_none_or(|t| now.saturating_duration_since(t) >= WARN_INTERVAL);
+                    if loud {
+                        attempts.last_warning = Some(now);
+                    }
+                    (loud, attempts.failures_in_burst)
+                };
+                let serving_stale = self
+                    .store
+                    .get(&self.issuer)
+                    .await
+                    .is_some_and(|s| s.freshness(now, &self.policy) != Freshness::Unusable);
+                self.log_failure(&error, loud, burst, serving_stale);
                 Err(error)
             }
-        };
-        self.in_flight.store(false, Ordering::Release);
-        outcome
+        }
     }
 
-    async fn fetch(&self, discovered: &mut Option<Url>) -> Result<(KeySet, Option<Duration>), FetchError> {
+    /// A misconfiguration is an ERROR with `permanent = true`; an outage a WARN. Either is
+    /// logged loudly once per burst of failures (and every [`WARN_INTERVAL`] while it lasts),
+    /// at DEBUG otherwise.
+    fn log_failure(&self, error: &KeyError, loud: bool, failures_in_burst: u64, serving_stale: bool) {
+        let issuer = &*self.issuer;
+        let permanent = error.is_misconfiguration();
+        match (loud, permanent) {
+            (true, true) => tracing::error!(
+                issuer,
+                %error,
+                permanent,
+                failures_in_burst,
+                "signing keys cannot be fetched: the issuer's answer contradicts the configuration"
+            ),
+            (true, false) => {
+                tracing::warn!(issuer, %error, permanent, failures_in_burst, serving_stale, "fetching signing keys failed")
+            }
+            (false, _) => tracing::debug!(
+                issuer,
+                %error,
+                permanent,
+                failures_in_burst,
+                serving_stale,
+                "fetching signing keys failed again"
+            ),
+        }
+    }
+
+    /// One cold fetch: discovery (when needed) and the JWKS, within one `fetch_timeout` budget.
+    async fn fetch(&self, discovered: &mut Option<Url>) -> Result<(KeySet, Option<Duration>), Vec<(Url, FetchError)>> {
+        let now = Instant::now();
+        let deadline = now.checked_add(self.fetcher.timeout).unwrap_or(now);
+        let mut tried = Vec::new();
         let jwks_uri = match (&self.location, discovered.as_ref()) {
             (Location::Jwks(url), _) => url.clone(),
             (Location::Discovery, Some(url)) => url.clone(),
             (Location::Discovery, None) => {
-                let url = discovery::discover_jwks_uri(&self.fetcher, &self.issuer).await?;
-                *discovered = Some(url.clone());
-                url
+                match discovery::discover_jwks_uri(&self.fetcher, &self.issuer, deadline, &mut tried).await {
+                    Some(url) => {
+                        *discovered = Some(url.clone());
+                        url
+                    }
+                    None => return Err(tried),
+                }
             }
         };
-        let fetched = match self.fetcher.get_json(&jwks_uri).await {
+        let fetched = match self.fetcher.get_json(&jwks_uri, deadline).await {
             Ok(fetched) => fetched,
             Err(e) => {
                 // The issuer may have moved its keys: discover again next time.
                 *discovered = None;
-                return Err(e);
+                tried.push((jwks_uri, e));
+                return Err(tried);
             }
         };
-        let keys = jwk::import_set(&fetched.body, self.allowed, self.policy.max_keys, &self.issuer)
-            .map_err(FetchError::Invalid)?;
-        Ok((keys, fetched.max_age))
+        match jwk::import_set(&fetched.body, self.allowed, self.policy.max_keys, &self.issuer) {
+            Ok(keys) => Ok((keys, fetched.max_age)),
+            Err(e) => {
+                tried.push((jwks_uri, e));
+                Err(tried)
+            }
+        }
     }
 
     fn within_cooldown(&self, now: Instant) -> bool {
         self.attempts().last_kid_refetch.is_some_and(|t| now.saturating_duration_since(t) < self.policy.cooldown)
     }
 
-    fn backoff_remaining(&self, now: Instant) -> Option<Duration> {
-        let failed = self.attempts().last_failure?;
-        self.policy.retry_after.checked_sub(now.saturating_duration_since(failed)).filter(|d| !d.is_zero())
+    /// The last fetch failed less than `retry_after` ago: its error, with the time left.
+    fn backing_off(&self, now: Instant) -> Option<KeyError> {
+        let attempts = self.attempts();
+        let (failed, error) = attempts.last_failure.as_ref()?;
+        let wait = self.policy.retry_after.checked_sub(now.saturating_duration_since(*failed))?;
+        (!wait.is_zero()).then(|| error.clone().with_retry_after(wait))
     }
 
     fn attempts(&self) -> std::sync::MutexGuard<'_, Attempts> {

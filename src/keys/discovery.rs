@@ -1,8 +1,13 @@
 //! Finding an issuer's `jwks_uri`: OpenID Connect Discovery first, then RFC 8414.
 //! The document's `issuer` must equal the configured issuer exactly.
+//!
+//! The RFC 8414 document is tried only when the OpenID Connect one is not there (a `404`, or an
+//! answer that is not JSON). A timeout, a refused connection or a server error is the issuer's
+//! state, not a missing document, and asking a second URL would only spend the fetch budget.
 
 use reqwest::Url;
 use serde::Deserialize;
+use tokio::time::Instant;
 
 use super::fetch::{FetchError, Fetcher, fetchable_url};
 
@@ -26,27 +31,40 @@ pub(crate) fn metadata_urls(issuer: &str) -> Result<Vec<Url>, &'static str> {
     Ok(vec![oidc, oauth])
 }
 
-/// Discovers the `jwks_uri` of `issuer`.
-pub(crate) async fn discover_jwks_uri(fetcher: &Fetcher, issuer: &str) -> Result<Url, FetchError> {
-    let urls = metadata_urls(issuer).map_err(FetchError::Invalid)?;
-    let mut last = FetchError::Invalid("no metadata URL");
+/// Discovers the `jwks_uri` of `issuer` before `deadline`. Each URL tried is pushed on
+/// `tried` with its outcome when it fails.
+pub(crate) async fn discover_jwks_uri(
+    fetcher: &Fetcher,
+    issuer: &str,
+    deadline: Instant,
+    tried: &mut Vec<(Url, FetchError)>,
+) -> Option<Url> {
+    let urls = metadata_urls(issuer).ok()?;
     for url in urls {
-        match fetcher.get_json(&url).await {
-            Ok(fetched) => {
-                let meta: Metadata = serde_json::from_slice(&fetched.body)
-                    .map_err(|_| FetchError::Invalid("metadata is not valid JSON"))?;
-                if meta.issuer != issuer {
-                    return Err(FetchError::Invalid("metadata issuer does not match the configured issuer"));
-                }
-                return fetchable_url(&meta.jwks_uri).map_err(FetchError::Invalid);
-            }
-            Err(e) => {
-                tracing::debug!(issuer, url = %url, error = %e, "metadata document not found here");
-                last = e;
-            }
+        let error = match fetcher.get_json(&url, deadline).await {
+            Ok(fetched) => match read_metadata(&fetched.body, issuer) {
+                Ok(jwks_uri) => return Some(jwks_uri),
+                Err(error) => error,
+            },
+            Err(error) => error,
+        };
+        let not_here = matches!(error, FetchError::Status(404) | FetchError::NotJson | FetchError::NotJsonBody);
+        tracing::debug!(issuer, url = %url, %error, "metadata document not usable");
+        tried.push((url, error));
+        if !not_here {
+            return None;
         }
     }
-    Err(last)
+    None
+}
+
+fn read_metadata(body: &[u8], issuer: &str) -> Result<Url, FetchError> {
+    let meta: Metadata = serde_json::from_slice(body).map_err(|_| FetchError::NotJsonBody)?;
+    if meta.issuer != issuer {
+        return Err(FetchError::IssuerMismatch { document: meta.issuer, configured: issuer.to_owned() });
+    }
+    fetchable_url(&meta.jwks_uri)
+        .map_err(|reason| FetchError::Invalid(format!("jwks_uri `{}`: {reason}", meta.jwks_uri)))
 }
 
 #[cfg(test)]

@@ -2,29 +2,59 @@
 //! timeout, a body cap, only a `200` with a JSON content type, no redirects, HTTPS except on
 //! loopback. Also the pure `Cache-Control: max-age` parser.
 
+use std::error::Error as _;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use http::header;
 use reqwest::{StatusCode, Url};
+use tokio::time::Instant;
 
-/// Why a fetch failed. Shown in logs only, never to clients.
-#[derive(Debug, thiserror::Error)]
+/// Why fetching one URL failed. Shown in logs and in [`KeyError`](super::KeyError), never to
+/// clients. The texts name the cause a reader can act on ("connection refused", "timed out
+/// after 5 s"), not the layers of the HTTP stack.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum FetchError {
+    #[error("connection refused")]
+    ConnectionRefused,
+    #[error("could not connect: {0}")]
+    Connect(String),
     #[error("request failed: {0}")]
-    Transport(#[source] reqwest::Error),
-    #[error("timed out")]
-    Timeout,
+    Transport(String),
+    #[error("timed out after {}", human(*.0))]
+    Timeout(Duration),
     #[error("redirects are not followed (status {0})")]
     Redirect(u16),
     #[error("unexpected status {0}")]
     Status(u16),
     #[error("content type is not JSON")]
     NotJson,
+    #[error("body is not a JSON document of the expected shape")]
+    NotJsonBody,
     #[error("body is larger than {0} bytes")]
     TooLarge(usize),
+    #[error("issuer mismatch: document says `{document}`, configured `{configured}`")]
+    IssuerMismatch { document: String, configured: String },
+    #[error("the JWK Set has no key usable with the allowed algorithms {allowed} ({published} published)")]
+    NoUsableKey { published: usize, allowed: String },
     #[error("{0}")]
-    Invalid(&'static str),
+    Invalid(String),
+}
+
+impl FetchError {
+    /// The answer contradicts the configuration: retrying will not help until one of them changes.
+    pub(crate) fn is_permanent(&self) -> bool {
+        matches!(self, Self::IssuerMismatch { .. } | Self::NoUsableKey { .. })
+    }
+}
+
+/// `5 s`, `300 ms`.
+pub(crate) fn human(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }
 
 /// A fetched body and its `Cache-Control: max-age`, if any.
@@ -38,6 +68,7 @@ pub(crate) struct Fetched {
 #[derive(Debug, Clone)]
 pub(crate) struct Fetcher {
     pub(crate) client: reqwest::Client,
+    /// The budget of one whole fetch: discovery and JWKS together.
     pub(crate) timeout: Duration,
     pub(crate) max_body: usize,
 }
@@ -52,8 +83,15 @@ impl Fetcher {
             .build()
     }
 
-    pub(crate) async fn get_json(&self, url: &Url) -> Result<Fetched, FetchError> {
-        let request = self.client.get(url.clone()).header(header::ACCEPT, "application/json").timeout(self.timeout);
+    /// Fetches a JSON document. `deadline` ends the whole cold fetch (discovery and JWKS share
+    /// one budget of [`timeout`](Self::timeout)).
+    pub(crate) async fn get_json(&self, url: &Url, deadline: Instant) -> Result<Fetched, FetchError> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(FetchError::Timeout(self.timeout));
+        }
+        let request = self.client.get(url.clone()).header(header::ACCEPT, "application/json").timeout(remaining);
+        let transport = |e: reqwest::Error| transport(e, self.timeout);
         let work = async {
             let mut response = request.send().await.map_err(transport)?;
             let status = response.status();
@@ -85,12 +123,31 @@ impl Fetcher {
         };
         // The per-request timeout covers reqwest's part; this one also covers a user client
         // that was built without one.
-        tokio::time::timeout(self.timeout, work).await.unwrap_or(Err(FetchError::Timeout))
+        tokio::time::timeout_at(deadline, work).await.unwrap_or(Err(FetchError::Timeout(self.timeout)))
     }
 }
 
-fn transport(e: reqwest::Error) -> FetchError {
-    if e.is_timeout() { FetchError::Timeout } else { FetchError::Transport(e) }
+/// Names the cause of a transport error: its innermost source, with "connection refused" said
+/// as such, rather than reqwest's and hyper's wrappers.
+fn transport(e: reqwest::Error, budget: Duration) -> FetchError {
+    if e.is_timeout() {
+        return FetchError::Timeout(budget);
+    }
+    let mut innermost: &dyn std::error::Error = &e;
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return FetchError::ConnectionRefused,
+                std::io::ErrorKind::TimedOut => return FetchError::Timeout(budget),
+                _ => {}
+            }
+        }
+        innermost = cause;
+        source = cause.source();
+    }
+    let text = innermost.to_string();
+    if e.is_connect() { FetchError::Connect(text) } else { FetchError::Transport(text) }
 }
 
 fn is_json_content_type(value: &str) -> bool {
@@ -147,6 +204,13 @@ mod tests {
         assert_eq!(max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(max_age("public"), None);
         assert_eq!(max_age("max-age=abc"), None);
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(human(Duration::from_secs(5)), "5 s");
+        assert_eq!(human(Duration::from_millis(300)), "300 ms");
+        assert_eq!(FetchError::Timeout(Duration::from_secs(5)).to_string(), "timed out after 5 s");
     }
 
     #[test]

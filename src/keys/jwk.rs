@@ -14,10 +14,9 @@ use serde_json::Value;
 
 use sha2::{Digest, Sha256};
 
+use super::fetch::FetchError;
+use super::strength::check_rsa;
 use super::{AlgSet, KeyFingerprint, KeySet, VerifyingKey};
-
-/// Smallest RSA modulus accepted (RFC 7518 §3.3: 2048 bits).
-const MIN_RSA_MODULUS_BYTES: usize = 256;
 
 #[derive(Deserialize)]
 struct JwkFields {
@@ -48,12 +47,9 @@ pub(crate) fn import(value: &Value, allowed: AlgSet, allow_symmetric: bool) -> R
     let (family, key) = match jwk.kty.as_str() {
         "RSA" => {
             let (n, e) = jwk.n.as_deref().zip(jwk.e.as_deref()).ok_or("RSA key without n or e")?;
-            let modulus = b64(n)?;
-            let significant = modulus.iter().skip_while(|b| **b == 0).count();
-            if significant < MIN_RSA_MODULUS_BYTES {
-                return Err("RSA modulus shorter than 2048 bits");
-            }
-            (AlgSet::RSA, DecodingKey::from_rsa_raw_components(&modulus, &b64(e)?))
+            let (modulus, exponent) = (b64(n)?, b64(e)?);
+            check_rsa(&modulus, &exponent)?;
+            (AlgSet::RSA, DecodingKey::from_rsa_raw_components(&modulus, &exponent))
         }
         "EC" => {
             let (family, len) = match jwk.crv.as_deref() {
@@ -134,9 +130,11 @@ struct JwkSetDoc {
 }
 
 /// Parses a JWK Set document. Keys beyond `max_keys` are ignored; keys that can't be imported
-/// are skipped with a warning. Fails only when the document is not a JWK Set or has no usable key.
-pub(crate) fn import_set(body: &[u8], allowed: AlgSet, max_keys: usize, issuer: &str) -> Result<KeySet, &'static str> {
-    let doc: JwkSetDoc = serde_json::from_slice(body).map_err(|_| "body is not a JWK Set")?;
+/// (weak RSA keys included) are skipped with a warning. Fails only when the document is not a
+/// JWK Set or has no key usable with the allowed algorithms.
+pub(crate) fn import_set(body: &[u8], allowed: AlgSet, max_keys: usize, issuer: &str) -> Result<KeySet, FetchError> {
+    let doc: JwkSetDoc =
+        serde_json::from_slice(body).map_err(|_| FetchError::Invalid("body is not a JWK Set".to_owned()))?;
     if doc.keys.len() > max_keys {
         tracing::warn!(issuer, keys = doc.keys.len(), max_keys, "JWKS has more keys than allowed; extra keys ignored");
     }
@@ -151,7 +149,7 @@ pub(crate) fn import_set(body: &[u8], allowed: AlgSet, max_keys: usize, issuer: 
         }
     }
     if keys.is_empty() {
-        return Err("JWK Set has no usable signing key");
+        return Err(FetchError::NoUsableKey { published: doc.keys.len(), allowed: format!("{allowed:?}") });
     }
     Ok(KeySet::new(keys))
 }
@@ -245,5 +243,33 @@ mod tests {
     fn non_jwks_bodies_fail() {
         assert!(import_set(b"<html></html>", AlgSet::ASYMMETRIC, 64, "iss").is_err());
         assert!(import_set(b"{\"keys\":[]}", AlgSet::ASYMMETRIC, 64, "iss").is_err());
+    }
+
+    #[test]
+    fn a_set_with_no_key_for_the_allowed_algorithms_says_so() {
+        let body = json!({"keys":[{"kty":"RSA","kid":"r","n":rsa_n(),"e":"AQAB"}]}).to_string();
+        let e = import_set(body.as_bytes(), AlgSet::of([Algorithm::ES256]), 64, "iss").unwrap_err();
+        assert_eq!(e.to_string(), "the JWK Set has no key usable with the allowed algorithms {ES256} (1 published)");
+        assert!(e.is_permanent());
+    }
+
+    /// Weak RSA JWKs are skipped (with a log line), the good key next to them is kept.
+    #[test]
+    fn weak_rsa_jwks_are_skipped() {
+        let mut n_2047 = vec![0xC5u8; 256];
+        n_2047[0] = 0x45;
+        let mut zero_led = vec![0u8];
+        zero_led.extend([0xC5u8; 256]);
+        let body = json!({"keys":[
+            {"kty":"RSA","kid":"short","n":URL_SAFE_NO_PAD.encode(&n_2047),"e":"AQAB"},
+            {"kty":"RSA","kid":"e1","n":rsa_n(),"e":"AQ"},
+            {"kty":"RSA","kid":"e3","n":rsa_n(),"e":"Aw"},
+            {"kty":"RSA","kid":"even-e","n":rsa_n(),"e":"AQAA"},
+            {"kty":"RSA","kid":"zero","n":URL_SAFE_NO_PAD.encode(&zero_led),"e":"AQAB"},
+            {"kty":"RSA","kid":"good","n":rsa_n(),"e":"AQAB"}
+        ]});
+        let set = import_set(body.to_string().as_bytes(), AlgSet::ASYMMETRIC, 64, "iss").unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(matches!(set.select(Some("good"), Algorithm::RS256), crate::keys::Selection::Found(_)));
     }
 }

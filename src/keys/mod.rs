@@ -3,9 +3,11 @@
 
 pub(crate) mod cache;
 pub(crate) mod discovery;
+mod error;
 pub(crate) mod fetch;
 pub(crate) mod jwk;
 mod static_key;
+mod strength;
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey};
 
 pub use cache::{KeyCachePolicy, KeySetStats};
+pub use error::{FetchAttempts, KeyError, PrefetchError};
 pub use static_key::StaticKey;
 
 /// A set of algorithms, as a bit set over jsonwebtoken's [`Algorithm`].
@@ -105,13 +108,41 @@ impl fmt::Debug for VerifyingKey {
 /// The outcome of looking a token's key up in a set.
 #[derive(Debug)]
 pub(crate) enum Selection<'a> {
-    Found(&'a VerifyingKey),
+    /// The keys to try, in set order: every key with the token's `kid` that may verify `alg`
+    /// (a set can hold several during a rotation), or, without `kid`, the only key fit for `alg`.
+    Found(Candidates<'a>),
     /// No key with that `kid` (or, without `kid`, no key for the algorithm): a refetch may help.
     Unknown,
     /// A key with that `kid` exists but may not verify this algorithm.
     AlgorithmMismatch,
     /// No `kid` and several keys fit.
     Ambiguous,
+}
+
+/// The keys a token may be verified with; never more than [`cache::MAX_KEYS_LIMIT`], so a
+/// set full of duplicate `kid`s bounds the signature checks one token costs.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidates<'a> {
+    keys: std::slice::Iter<'a, VerifyingKey>,
+    kid: Option<&'a str>,
+    alg: Algorithm,
+    left: usize,
+}
+
+impl<'a> Iterator for Candidates<'a> {
+    type Item = &'a VerifyingKey;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.left > 0 {
+            let key = self.keys.next()?;
+            let named = self.kid.is_none_or(|kid| key.kid.as_deref() == Some(kid));
+            if named && key.algorithms.contains(self.alg) {
+                self.left -= 1;
+                return Some(key);
+            }
+        }
+        None
+    }
 }
 
 /// The keys of one issuer, as of one fetch (or the static configuration).
@@ -129,20 +160,26 @@ impl KeySet {
         self.keys.len()
     }
 
-    /// Picks the key for a token: by `kid`, or the only key fit for `alg` when there is no `kid`.
+    /// Picks the keys for a token: those with its `kid`, or the only key fit for `alg` when
+    /// there is no `kid`.
     pub(crate) fn select(&self, kid: Option<&str>, alg: Algorithm) -> Selection<'_> {
+        let candidates = |kid| Candidates { keys: self.keys.iter(), kid, alg, left: cache::MAX_KEYS_LIMIT };
         match kid {
             Some(kid) => {
-                let mut named = self.keys.iter().filter(|k| k.kid.as_deref() == Some(kid)).peekable();
-                if named.peek().is_none() {
+                // The `kid` as the set holds it, so the candidates borrow only the set.
+                let Some(named) = self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) else {
                     return Selection::Unknown;
+                };
+                let candidates = candidates(named.kid.as_deref());
+                if candidates.clone().next().is_none() {
+                    return Selection::AlgorithmMismatch;
                 }
-                named.find(|k| k.algorithms.contains(alg)).map_or(Selection::AlgorithmMismatch, Selection::Found)
+                Selection::Found(candidates)
             }
             None => {
-                let mut fit = self.keys.iter().filter(|k| k.algorithms.contains(alg));
+                let mut fit = candidates(None);
                 match (fit.next(), fit.next()) {
-                    (Some(key), None) => Selection::Found(key),
+                    (Some(_), None) => Selection::Found(candidates(None)),
                     (Some(_), Some(_)) => Selection::Ambiguous,
                     (None, _) => Selection::Unknown,
                 }
@@ -179,12 +216,17 @@ mod tests {
         assert_eq!(AlgSet::of(ALL), AlgSet::HMAC.union(AlgSet::ASYMMETRIC));
     }
 
+    fn found(selection: Selection<'_>) -> Vec<(Option<&str>, AlgSet)> {
+        match selection {
+            Selection::Found(keys) => keys.map(|k| (k.kid.as_deref(), k.algorithms)).collect(),
+            other => panic!("expected keys, got {other:?}"),
+        }
+    }
+
     #[test]
     fn selects_by_kid_and_checks_the_algorithm() {
         let set = KeySet::new(vec![key(Some("a"), AlgSet::RSA), key(Some("b"), AlgSet::ES256)]);
-        assert!(
-            matches!(set.select(Some("a"), Algorithm::RS256), Selection::Found(k) if k.kid.as_deref() == Some("a"))
-        );
+        assert_eq!(found(set.select(Some("a"), Algorithm::RS256)), [(Some("a"), AlgSet::RSA)]);
         assert!(matches!(set.select(Some("a"), Algorithm::ES256), Selection::AlgorithmMismatch));
         assert!(matches!(set.select(Some("c"), Algorithm::RS256), Selection::Unknown));
     }
@@ -192,9 +234,36 @@ mod tests {
     #[test]
     fn without_kid_only_a_single_fitting_key_is_used() {
         let set = KeySet::new(vec![key(Some("a"), AlgSet::RSA), key(Some("b"), AlgSet::ES256)]);
-        assert!(matches!(set.select(None, Algorithm::ES256), Selection::Found(k) if k.kid.as_deref() == Some("b")));
+        assert_eq!(found(set.select(None, Algorithm::ES256)), [(Some("b"), AlgSet::ES256)]);
         let two = KeySet::new(vec![key(Some("a"), AlgSet::RSA), key(Some("b"), AlgSet::RSA)]);
         assert!(matches!(two.select(None, Algorithm::RS256), Selection::Ambiguous));
         assert!(matches!(two.select(None, Algorithm::EdDSA), Selection::Unknown));
+    }
+
+    /// Issue 11 item 6: every key under a duplicated `kid` that fits the algorithm is a
+    /// candidate (before, only the first key with the `kid` was).
+    #[test]
+    fn duplicate_kids_yield_every_fitting_key() {
+        let set = KeySet::new(vec![
+            key(Some("d"), AlgSet::ES256),
+            key(Some("d"), AlgSet::RSA),
+            key(Some("d"), AlgSet::RSA),
+            key(Some("e"), AlgSet::RSA),
+        ]);
+        assert_eq!(
+            found(set.select(Some("d"), Algorithm::RS256)),
+            [(Some("d"), AlgSet::RSA), (Some("d"), AlgSet::RSA)]
+        );
+        assert_eq!(found(set.select(Some("d"), Algorithm::ES256)), [(Some("d"), AlgSet::ES256)]);
+        assert!(matches!(set.select(Some("d"), Algorithm::EdDSA), Selection::AlgorithmMismatch));
+    }
+
+    #[test]
+    fn candidates_are_capped() {
+        let set = KeySet::new((0..100).map(|_| key(Some("d"), AlgSet::RSA)).collect());
+        match set.select(Some("d"), Algorithm::RS256) {
+            Selection::Found(keys) => assert_eq!(keys.count(), cache::MAX_KEYS_LIMIT),
+            other => panic!("{other:?}"),
+        }
     }
 }
