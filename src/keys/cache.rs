@@ -19,6 +19,14 @@ use crate::error::ConfigError;
 
 /// Timing and size rules of a remote key set. The defaults are those of STANDARDS.md.
 ///
+/// [`build`](crate::BearerGuardBuilder::build) checks the values (`min_ttl ≤ default_ttl ≤
+/// max_ttl`, `refresh_ahead` in `0.0..=1.0`, `max_ttl + max_stale` at most 365 days, a
+/// positive `fetch_timeout` of at most 10 min, `max_keys` from 1 to 64) and answers
+/// [`ConfigError::InvalidSetting`] otherwise.
+///
+/// Past a set's TTL, requests wait for a fetch; the stale set is used (for up to
+/// `max_stale`) only when that fetch fails.
+///
 /// ```
 /// use std::time::Duration;
 /// use bearer_guard::KeyCachePolicy;
