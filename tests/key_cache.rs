@@ -275,9 +275,8 @@ async fn stale_if_error(failure: Failure, counted: bool) {
     issuer.set_failure(failure.clone());
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert!(guard.key_stats().await[0].stale, "the set is past its TTL");
-    let started = Instant::now();
+    // Past the TTL the request waits for the fetch, and uses the stale set because it failed.
     guard.verify(&token).await.expect("stale set still serves known keys");
-    assert!(started.elapsed() < Duration::from_millis(150), "the verify waited for the fetch");
     assert!(
         eventually(|| async { guard.key_stats().await[0].failures == 1 }).await,
         "{failure:?}: the refresh failed: {:?}",

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use bearer_guard::testing::{Failure, TestIssuer};
-use bearer_guard::{Algorithm, AuthError, BearerGuard, ConfigError, InvalidToken, KeyCachePolicy, VerifiedToken};
+use bearer_guard::{
+    Algorithm, AuthError, BearerGuard, ConfigError, InvalidToken, KeyCachePolicy, Unavailable, VerifiedToken,
+};
 use serde_json::{Value, json};
 
 const AUDIENCE: &str = TestIssuer::DEFAULT_AUDIENCE;
@@ -43,7 +45,7 @@ fn jwks_guard(issuer: &TestIssuer, policy: KeyCachePolicy) -> BearerGuard {
 }
 
 fn unavailable(result: &Result<VerifiedToken, AuthError>) -> bool {
-    matches!(result, Err(AuthError::KeysUnavailable { .. }))
+    matches!(result, Err(AuthError::Unavailable { cause: Unavailable::Keys, .. }))
 }
 
 /// Serves `router` on 127.0.0.1:0; returns its base URL.
