@@ -14,7 +14,7 @@ use tower_service::Service;
 use crate::pipeline::Pipeline;
 use crate::verified::AuthState;
 
-/// Applies a [`BearerGuard`] to a service: verifies each request's bearer token, puts the
+/// Applies a [`BearerGuard`](crate::BearerGuard) to a service: verifies each request's bearer token, puts the
 /// verified claims in the request extensions for the extractors, and answers refusals
 /// (RFC 6750 by default) without calling the inner service.
 ///
