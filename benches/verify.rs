@@ -1,24 +1,27 @@
 //! Micro-benchmarks: our full verify path against the floor (a bare `jsonwebtoken::decode`
 //! with a pre-built `DecodingKey` and the same iss/aud/exp checks), per algorithm, and the
-//! per-request cost of the layer and of a scope check.
+//! per-request cost of the layer and of a scope check; the verified-token-cache hit path on its
+//! own (header to extensions, around a bare service); and the cost of a `Claims<T>` extractor.
 //!
 //! ```text
 //! cargo bench --bench verify                                              # aws-lc-rs
 //! cargo bench --bench verify --no-default-features --features rust-crypto # RustCrypto
 //! ```
 
+use std::convert::Infallible;
 use std::hint::black_box;
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{Algorithm, BearerGuard, StaticKey, require_scopes};
+use bearer_guard::{Algorithm, BearerGuard, Claims, StaticKey, require_scopes};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, decode, encode, jwk::JwkSet};
+use serde::Deserialize;
 use serde_json::{Value, json};
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
@@ -115,5 +118,77 @@ fn request(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verify, request);
+/// The cache-hit path alone: a bare `tower` service, and the same service behind the guard's
+/// layer; the difference is everything bearer-guard does for a known token (finding the header,
+/// the cache lookup, the expiry and key checks, the extensions).
+fn hit_path(c: &mut Criterion) {
+    let rt = runtime();
+    for alg in [Algorithm::RS256, Algorithm::ES256] {
+        let issuer = rt.block_on(TestIssuer::start_with(&[alg]));
+        let token = format!("Bearer {}", issuer.token().scopes(["notes:read"]).sign().expect("token"));
+        let guard = BearerGuard::builder()
+            .issuer(issuer.issuer())
+            .audience(TestIssuer::DEFAULT_AUDIENCE)
+            .jwks_uri(issuer.jwks_uri())
+            .build()
+            .expect("guard");
+        let bare = tower::service_fn(|_: Request<Body>| async {
+            Ok::<_, Infallible>(axum::response::Response::new(Body::empty()))
+        });
+        let guarded = guard.layer().layer(bare);
+        let request = || Request::get("/").header("authorization", &token).body(Body::empty()).expect("request");
+        let ok = |response: axum::response::Response| assert!(response.status().is_success());
+        ok(rt.block_on(guarded.clone().oneshot(request())).expect("response"));
+        let mut group = c.benchmark_group(format!("cache hit, header to extensions ({alg:?})"));
+        group
+            .bench_function("bare service", |b| b.iter(|| ok(rt.block_on(bare.oneshot(request())).expect("response"))));
+        group.bench_function("bearer-guard layer", |b| {
+            b.iter(|| ok(rt.block_on(guarded.clone().oneshot(request())).expect("response")))
+        });
+        group.finish();
+    }
+}
+
+/// The claims a typical handler reads.
+#[derive(Deserialize)]
+struct SmallClaims {
+    sub: String,
+    scope: Option<String>,
+    exp: i64,
+}
+
+/// A handler taking `Claims<SmallClaims>` against one taking nothing, both behind the guard.
+fn claims_extractor(c: &mut Criterion) {
+    let rt = runtime();
+    let issuer = rt.block_on(TestIssuer::start_with(&[Algorithm::ES256]));
+    let token = format!("Bearer {}", issuer.token().subject("alice").scopes(["notes:read"]).sign().expect("token"));
+    let guard = BearerGuard::builder()
+        .issuer(issuer.issuer())
+        .audience(TestIssuer::DEFAULT_AUDIENCE)
+        .jwks_uri(issuer.jwks_uri())
+        .build()
+        .expect("guard");
+    let plain = Router::new().route("/", get(|| async { "ok" })).route_layer(guard.layer());
+    let typed = Router::new()
+        .route(
+            "/",
+            get(|Claims(c): Claims<SmallClaims>| async move {
+                black_box((c.sub, c.scope, c.exp));
+                "ok"
+            }),
+        )
+        .route_layer(guard.layer());
+    let send = |app: &Router| {
+        let request = Request::get("/").header("authorization", &token).body(Body::empty()).expect("request");
+        let response = rt.block_on(app.clone().oneshot(request)).expect("response");
+        assert!(response.status().is_success());
+    };
+    send(&typed);
+    let mut group = c.benchmark_group("handler (ES256, verified-token cache on)");
+    group.bench_function("takes nothing", |b| b.iter(|| send(&plain)));
+    group.bench_function("takes Claims<{sub, scope, exp}>", |b| b.iter(|| send(&typed)));
+    group.finish();
+}
+
+criterion_group!(benches, verify, request, hit_path, claims_extractor);
 criterion_main!(benches);
