@@ -3,7 +3,7 @@
 //! ([`require_scopes`], [`require_any_scope`], [`RequireScopeLayer`]).
 //!
 //! Roles (Keycloak, Entra ID, Auth0 RBAC) are not scopes: they have their own set and guards in
-//! `bearer_guard::role` ([`RequireRole`](crate::RequireRole), [`Roles`](crate::Roles), `roles!`).
+//! `bearer_guard::role` (`RequireRole`, `Roles`, `roles!`).
 //!
 //! Refusals: a verified token without the scope gets `403 insufficient_scope` with the
 //! `scope` attribute listing what the route needs; a request without a verified token gets
