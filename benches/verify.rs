@@ -103,7 +103,7 @@ fn request(c: &mut Criterion) {
     let open = Router::new().route("/", get(|| async { "ok" }));
     let guarded = Router::new().route("/", get(|| async { "ok" })).route_layer(guard.layer());
     let scoped = Router::new()
-        .route("/", get(|| async { "ok" }).route_layer(require_scopes(["notes:read"])))
+        .route("/", get(|| async { "ok" }).route_layer(require_scopes(["notes:read"]).unwrap()))
         .route_layer(guard.layer());
     let send = |app: &Router| {
         let request = Request::get("/").header("authorization", &token).body(Body::empty()).expect("request");

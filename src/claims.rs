@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::error::{AuthError, InvalidToken};
 use crate::response::Refusal;
+use crate::scope::set::scope_tokens;
 use crate::verified::{AuthState, VerifiedToken, auth_state, verified_token};
 
 /// The verified claims, deserialized into `T`.
@@ -101,11 +102,13 @@ pub struct AccessTokenClaims {
     /// The OAuth client the token was issued to.
     #[serde(default)]
     pub client_id: Option<String>,
-    /// Space-separated scopes.
-    #[serde(default)]
-    pub scope: Option<String>,
-    /// Scopes as a list (Entra ID, Okta); a string becomes a list split on spaces.
-    #[serde(default, deserialize_with = "opt_scp")]
+    /// The `scope` claim's scopes: a space-separated string (RFC 9068) or an array, read as
+    /// [`Scopes`](crate::Scopes) reads it (split on single spaces; entries that are not RFC 6749
+    /// scope-tokens left out). Written back as a space-separated string.
+    #[serde(default, deserialize_with = "opt_scopes", serialize_with = "space_separated")]
+    pub scope: Option<Vec<String>>,
+    /// The `scp` claim's scopes (Entra ID, Okta): an array or a string, read the same way.
+    #[serde(default, deserialize_with = "opt_scopes")]
     pub scp: Option<Vec<String>>,
     /// Every other claim.
     #[serde(flatten)]
@@ -135,17 +138,21 @@ fn opt_numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::E
     Ok(Option::<f64>::deserialize(d)?.map(|v| v as i64))
 }
 
-fn opt_scp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Scp {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(Option::<Scp>::deserialize(d)?.map(|s| match s {
-        Scp::One(s) => s.split_ascii_whitespace().map(str::to_owned).collect(),
-        Scp::Many(v) => v,
+/// `scope`/`scp`: the one reading shared with [`Scopes`](crate::Scopes). A value of another type
+/// reads as no scopes, as it does there.
+fn opt_scopes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Ok(Option::<Value>::deserialize(d)?.map(|value| {
+        let mut out = Vec::new();
+        scope_tokens("scope", &value, &mut out);
+        out
     }))
+}
+
+fn space_separated<S: serde::Serializer>(scopes: &Option<Vec<String>>, s: S) -> Result<S::Ok, S::Error> {
+    match scopes {
+        Some(scopes) => s.serialize_some(&scopes.join(" ")),
+        None => s.serialize_none(),
+    }
 }
 
 #[cfg(test)]
@@ -162,8 +169,31 @@ mod tests {
         .unwrap();
         assert_eq!(c.aud, ["api"]);
         assert_eq!(c.exp, 1_700_000_000);
+        assert_eq!(c.scope.as_deref(), Some(&["a".to_owned(), "b".to_owned()][..]));
         assert_eq!(c.scp.as_deref(), Some(&["x".to_owned(), "y".to_owned()][..]));
         assert_eq!(c.extra["tenant"], "t1");
+        assert_eq!(serde_json::to_value(&c).unwrap()["scope"], "a b");
+    }
+
+    fn scope_of(claims: Value) -> (Option<Vec<String>>, Option<Vec<String>>) {
+        let mut base = json!({"iss": "https://iss", "exp": 1});
+        base.as_object_mut().unwrap().extend(claims.as_object().unwrap().clone());
+        let c: AccessTokenClaims = serde_json::from_value(base).unwrap();
+        (c.scope, c.scp)
+    }
+
+    #[test]
+    fn scope_reads_as_scopes_reads_it() {
+        let v = |s: &[&str]| Some(s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        // An array `scope` (refused with 401 before) and a string give the same list.
+        assert_eq!(scope_of(json!({"scope": ["a", "b"]})).0, v(&["a", "b"]));
+        assert_eq!(scope_of(json!({"scope": "a b"})).0, v(&["a", "b"]));
+        // A tab is not a separator: that entry is no scope; the valid one stays.
+        assert_eq!(scope_of(json!({"scope": "notes:read\tadmin x"})).0, v(&["x"]));
+        assert_eq!(scope_of(json!({"scp": ["notes:read\tadmin", "y", 3]})).1, v(&["y"]));
+        // Another type reads as no scopes rather than refusing the token.
+        assert_eq!(scope_of(json!({"scope": 5})).0, v(&[]));
+        assert_eq!(scope_of(json!({})), (None, None));
     }
 
     #[test]

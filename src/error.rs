@@ -45,6 +45,14 @@ pub enum ConfigError {
     /// The `reqwest` client could not be built.
     #[error("http client could not be built")]
     HttpClient(#[source] reqwest::Error),
+    /// A scope or role guard was given no names, or a name no token can carry.
+    #[error("invalid {kind} requirement: {reason}")]
+    InvalidRequirement {
+        /// `"scope"` or `"role"`.
+        kind: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Why a request was refused. Each kind maps to one RFC 6750 §3 answer.
@@ -66,7 +74,17 @@ pub enum AuthError {
         /// The scopes the route needs, in the order they were declared.
         required: Arc<[Arc<str>]>,
         /// Whether all of them or any one of them is needed.
-        any_of: bool,
+        matching: ScopeMatch,
+    },
+    /// The token is valid but lacks the roles the route needs: `403 insufficient_scope`
+    /// (RFC 6750's code for "needs higher privileges"), without a `scope` attribute: roles are
+    /// granted by the identity provider, not requested by the client.
+    #[non_exhaustive]
+    InsufficientRole {
+        /// The roles the route needs, in the order they were declared.
+        required: Arc<[Arc<str>]>,
+        /// Whether all of them or any one of them is needed.
+        matching: ScopeMatch,
     },
     /// Something the verdict depends on can't be reached (the issuer's keys on a cold cache,
     /// the introspection endpoint, the replay store): `503` + `Retry-After`. The client did
@@ -80,6 +98,15 @@ pub enum AuthError {
     },
     /// An extractor ran on a route without the guard's layer: a server bug, `500`.
     MissingLayer,
+}
+
+/// How a list of required scopes (or roles) is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScopeMatch {
+    /// Every one of them is needed.
+    All,
+    /// Any one of them is enough.
+    Any,
 }
 
 /// What a `503` refusal could not reach.
@@ -219,7 +246,7 @@ impl AuthError {
         match self {
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::InsufficientScope { .. } | Self::InsufficientRole { .. } => StatusCode::FORBIDDEN,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -230,7 +257,7 @@ impl AuthError {
         match self {
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
-            Self::InsufficientScope { .. } => Some("insufficient_scope"),
+            Self::InsufficientScope { .. } | Self::InsufficientRole { .. } => Some("insufficient_scope"),
             _ => None,
         }
     }
@@ -242,6 +269,7 @@ impl AuthError {
             Self::InvalidRequest(r) => r.description(),
             Self::InvalidToken(r) => r.description(),
             Self::InsufficientScope { .. } => "token lacks a required scope",
+            Self::InsufficientRole { .. } => "token lacks a required role",
             Self::Unavailable { cause: Unavailable::Keys, .. } => "signing keys are temporarily unavailable",
             Self::Unavailable { cause: Unavailable::Introspection, .. } => {
                 "token introspection is temporarily unavailable"

@@ -12,7 +12,8 @@ mod layer;
 mod pipeline;
 mod response;
 mod revocation;
-mod scope;
+pub mod role;
+pub mod scope;
 mod token;
 mod verified;
 mod verified_cache;
@@ -29,7 +30,7 @@ mod keys;
 pub mod testing;
 
 pub use claims::{AccessTokenClaims, Claims};
-pub use error::{AuthError, ConfigError, InvalidRequest, InvalidToken, Unavailable};
+pub use error::{AuthError, ConfigError, InvalidRequest, InvalidToken, ScopeMatch, Unavailable};
 pub use guard::{BearerGuard, BearerGuardBuilder};
 pub use issuer::Issuer;
 pub use jsonwebtoken::Algorithm;
@@ -37,17 +38,20 @@ pub use jws::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS};
 pub use keys::{FetchAttempts, KeyCachePolicy, KeyError, KeySetStats, PrefetchError, StaticKey};
 pub use layer::{BearerGuardLayer, BearerGuardService, ResponseFuture};
 pub use response::{Refusal, RefusalResponder};
-pub use scope::{
-    AllOf, AnyOf, RequireScope, RequireScopes, RequireScopesLayer, RequireScopesResponseFuture, Scope,
-    ScopeRequirement, ScopeSource, Scopes, require_any_scope, require_scopes,
-};
+pub use role::{RequireRole, Role, RoleSource, Roles, require_any_role, require_roles};
+pub use scope::{AllOf, AnyOf, RequireScope, Scope, ScopeRequirement, Scopes, require_any_scope, require_scopes};
+#[allow(deprecated)]
+pub use scope::{RequireScopes, RequireScopesLayer, RequireScopesResponseFuture};
+/// The old name of [`RoleSource`]: what it names are roles, read into [`Roles`].
+#[deprecated(since = "0.2.0", note = "roles are not scopes: use `RoleSource` with `roles_from`")]
+pub type ScopeSource = RoleSource;
 pub use token::DEFAULT_MAX_TOKEN_BYTES;
 pub use verified::VerifiedToken;
 pub use verified_cache::DEFAULT_VERIFIED_CACHE_CAPACITY;
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::scope::set::is_scope_token;
+    pub use crate::scope::set::{is_role_name, is_scope_token};
 }
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]

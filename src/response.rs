@@ -211,7 +211,7 @@ mod tests {
     fn insufficient_scope_lists_the_required_scopes() {
         let e = AuthError::InsufficientScope {
             required: vec![Arc::from("notes:read"), Arc::from("notes:write")].into(),
-            any_of: false,
+            matching: crate::error::ScopeMatch::All,
         };
         assert_eq!(e.status(), StatusCode::FORBIDDEN);
         assert_eq!(

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::AuthError;
 use crate::response::{Refusal, RefusalResponder};
-use crate::scope::set::Scopes;
+use crate::scope::set::{Roles, Scopes};
 
 /// What the layer leaves in the request extensions: the verified token (`None` for an
 /// anonymous request the guard lets through) and how to answer refusals.
@@ -28,7 +28,7 @@ impl AuthState {
     }
 }
 
-/// A token that passed every check: its claims, scopes, issuer and key id.
+/// A token that passed every check: its claims, scopes, roles, issuer and key id.
 ///
 /// It is also an extractor. The raw token is not kept, so neither `Debug` nor anything else
 /// can print it.
@@ -38,14 +38,22 @@ pub struct VerifiedToken(Arc<Inner>);
 struct Inner {
     claims: Value,
     scopes: Scopes,
+    roles: Roles,
     issuer: Arc<str>,
     kid: Option<Arc<str>>,
     expires_at: f64,
 }
 
 impl VerifiedToken {
-    pub(crate) fn new(claims: Value, scopes: Scopes, issuer: Arc<str>, kid: Option<Arc<str>>, expires_at: f64) -> Self {
-        Self(Arc::new(Inner { claims, scopes, issuer, kid, expires_at }))
+    pub(crate) fn new(
+        claims: Value,
+        scopes: Scopes,
+        roles: Roles,
+        issuer: Arc<str>,
+        kid: Option<Arc<str>>,
+        expires_at: f64,
+    ) -> Self {
+        Self(Arc::new(Inner { claims, scopes, roles, issuer, kid, expires_at }))
     }
 
     /// All claims, as JSON.
@@ -63,9 +71,15 @@ impl VerifiedToken {
         self.0.claims.get("sub").and_then(Value::as_str)
     }
 
-    /// The scopes and mapped roles.
+    /// The OAuth scopes (`scope`, `scp`); roles only if the guard merges them in.
     pub fn scopes(&self) -> &Scopes {
         &self.0.scopes
+    }
+
+    /// The roles, read from the claims the guard was told to read them from
+    /// ([`roles_from`](crate::BearerGuardBuilder::roles_from)); empty otherwise.
+    pub fn roles(&self) -> &Roles {
+        &self.0.roles
     }
 
     /// The trusted issuer that signed it.
@@ -96,6 +110,7 @@ impl fmt::Debug for VerifiedToken {
             .field("subject", &self.subject())
             .field("key_id", &self.key_id())
             .field("scopes", self.scopes())
+            .field("roles", self.roles())
             .field("expires_at", &self.0.expires_at)
             .finish_non_exhaustive()
     }
@@ -144,6 +159,7 @@ mod tests {
         let t = VerifiedToken::new(
             json!({"sub": "u1"}),
             Scopes::default(),
+            Roles::default(),
             Arc::from("https://iss"),
             Some(Arc::from("k1")),
             1.0,

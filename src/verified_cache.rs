@@ -83,13 +83,13 @@ impl VerifiedCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scope::set::Scopes;
+    use crate::scope::set::{Roles, Scopes};
     use std::sync::Arc;
 
     const KEY: KeyIdentity = KeyIdentity { issuer: 0, fingerprint: [0; 16], is_static: true };
 
     fn token(exp: f64) -> VerifiedToken {
-        VerifiedToken::new(serde_json::json!({}), Scopes::default(), Arc::from("iss"), None, exp)
+        VerifiedToken::new(serde_json::json!({}), Scopes::default(), Roles::default(), Arc::from("iss"), None, exp)
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::keys::{AlgSet, KeyCachePolicy, StaticKey};
 use crate::pipeline::Pipeline;
 use crate::response::{RefusalResponder, Rfc6750};
 use crate::revocation::Revocation;
-use crate::scope::set::{ScopeSource, ScopeSources};
+use crate::scope::set::{RoleSource, ScopeSources};
 use crate::token::TokenSources;
 use crate::verified_cache::{DEFAULT_VERIFIED_CACHE_CAPACITY, VerifiedCache};
 
@@ -192,10 +192,35 @@ impl BearerGuardBuilder {
         self
     }
 
-    /// Also reads permissions from this claim (Keycloak roles, Auth0 permissions, Entra ID
-    /// roles, or any claim path) into the token's [`Scopes`](crate::Scopes).
-    pub fn scopes_from(mut self, source: ScopeSource) -> Self {
-        self.scopes.paths.push(source.path());
+    /// Reads roles from this claim (Keycloak realm or client roles, Auth0 permissions, Entra ID
+    /// app roles, or any claim path) into the token's [`Roles`](crate::Roles), checked with
+    /// [`RequireRole`](crate::RequireRole). May be given several times. Roles are never
+    /// [`Scopes`](crate::Scopes) unless [`dangerous_merge_roles_into_scopes`](Self::dangerous_merge_roles_into_scopes).
+    pub fn roles_from(mut self, source: RoleSource) -> Self {
+        self.scopes.roles.push(source.path());
+        self
+    }
+
+    /// Reads roles from this claim. Renamed [`roles_from`](Self::roles_from): it now fills
+    /// [`Roles`](crate::Roles), not [`Scopes`](crate::Scopes), so `RequireScope` no longer
+    /// passes on a role; use `RequireRole`, or add
+    /// [`dangerous_merge_roles_into_scopes`](Self::dangerous_merge_roles_into_scopes) to keep
+    /// the old behaviour.
+    #[deprecated(since = "0.2.0", note = "roles are not scopes: use `roles_from` and `RequireRole`")]
+    pub fn scopes_from(self, source: RoleSource) -> Self {
+        self.roles_from(source)
+    }
+
+    /// Also puts the roles (those that are valid RFC 6749 scope-tokens) into the token's
+    /// [`Scopes`](crate::Scopes), so `RequireScope<Admin>` passes for the role `admin`.
+    ///
+    /// Dangerous: `RequireScope` then cannot tell a role the identity provider granted from an
+    /// OAuth scope the client asked for, and clients can often ask for any scope they like (a
+    /// token with the *scope* `admin` passes a check meant for the *role* `admin`). Prefer
+    /// [`RequireRole`](crate::RequireRole); this is for migrating code that checked roles as
+    /// scopes. [`RequireRole`](crate::RequireRole) is not affected.
+    pub fn dangerous_merge_roles_into_scopes(mut self) -> Self {
+        self.scopes.merge_roles_into_scopes = true;
         self
     }
 

@@ -13,7 +13,7 @@ use crate::issuer::{KeySource, TrustedIssuer};
 use crate::jws::header::{Parsed, TypPolicy, parse};
 use crate::jws::rules::check_claims;
 use crate::keys::{AlgSet, Candidates, KeyFingerprint, Selection, VerifyingKey};
-use crate::scope::set::{ScopeSources, Scopes};
+use crate::scope::set::{Roles, ScopeSources, Scopes};
 use crate::verified::VerifiedToken;
 
 /// Everything needed to verify a JWS locally, shared by all requests.
@@ -155,9 +155,11 @@ impl JwsVerifier {
         let expires_at = check_claims(&parsed.claims, issuer, self.leeway, now_secs(), self.typ, parsed.typ_is_at_jwt)
             .map_err(AuthError::InvalidToken)?;
         let scopes = Scopes::from_claims(&parsed.claims, &self.scopes);
+        let roles = Roles::from_claims(&parsed.claims, &self.scopes);
         Ok(VerifiedToken::new(
             Value::Object(std::mem::take(&mut parsed.claims)),
             scopes,
+            roles,
             Arc::clone(&issuer.issuer),
             key.kid.clone(),
             expires_at,

@@ -1,5 +1,8 @@
-//! Route-level scope guards, for wrapping existing routers without touching handlers.
+//! Route-level scope and role guards, for wrapping existing routers without touching handlers:
+//! [`RequireScopeLayer`] / [`RequireScopeService`], [`RequireRoleLayer`] / [`RequireRoleService`],
+//! and their shared [`ResponseFuture`].
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,16 +14,143 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::typed::insufficient;
-use crate::error::AuthError;
+use crate::error::{AuthError, ConfigError, ScopeMatch};
 use crate::response::Refusal;
-use crate::verified::AuthState;
+use crate::scope::set::{is_role_name, is_scope_token};
+use crate::verified::{AuthState, VerifiedToken};
+
+/// Whether a requirement is on the token's scopes or on its roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Scope,
+    Role,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Scope => "scope",
+            Self::Role => "role",
+        }
+    }
+
+    /// Whether `token` has `name` in the set this kind reads.
+    fn has(self, token: &VerifiedToken, name: &str) -> bool {
+        match self {
+            Self::Scope => token.scopes().contains(name),
+            Self::Role => token.roles().contains(name),
+        }
+    }
+}
+
+/// A checked, non-empty list of names and how they are matched.
+#[derive(Clone)]
+pub(crate) struct Requirement {
+    kind: Kind,
+    names: Arc<[Arc<str>]>,
+    matching: ScopeMatch,
+}
+
+impl fmt::Debug for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.names.iter().map(|s| &**s).collect();
+        f.debug_struct("Requirement")
+            .field("kind", &self.kind)
+            .field("names", &names)
+            .field("matching", &self.matching)
+            .finish()
+    }
+}
+
+impl Requirement {
+    /// Refuses an empty list (all-of would let every token in, any-of none) and names no token
+    /// can carry (they would make the route unreachable without saying why).
+    pub(crate) fn checked<I, S>(kind: Kind, names: I, matching: ScopeMatch) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Arc<str>>,
+    {
+        let names: Arc<[Arc<str>]> = names.into_iter().map(Into::into).collect();
+        let error = |reason: String| ConfigError::InvalidRequirement { kind: kind.name(), reason };
+        if names.is_empty() {
+            return Err(error(format!(
+                "no {}s given: an empty all-of list would let every token in, an empty any-of list none",
+                kind.name()
+            )));
+        }
+        for name in names.iter() {
+            let valid = match kind {
+                Kind::Scope => is_scope_token(name),
+                Kind::Role => is_role_name(name),
+            };
+            if !valid {
+                let rule = match kind {
+                    Kind::Scope => "an RFC 6749 scope-token (printable ASCII, no space, `\"` or `\\`)",
+                    Kind::Role => "a role name (not empty, no control characters)",
+                };
+                return Err(error(format!("\"{}\" is not {rule}", name.escape_debug())));
+            }
+        }
+        Ok(Self { kind, names, matching })
+    }
+
+    /// From a typed requirement, whose names the `scopes!`/`roles!` macros checked and whose
+    /// tuples are never empty.
+    pub(crate) fn typed(kind: Kind, names: &'static [&'static str], matching: ScopeMatch) -> Self {
+        Self { kind, names: names.iter().map(|s| Arc::from(*s)).collect(), matching }
+    }
+
+    fn is_met(&self, token: &VerifiedToken) -> bool {
+        match self.matching {
+            ScopeMatch::All => self.names.iter().all(|s| self.kind.has(token, s)),
+            ScopeMatch::Any => self.names.iter().any(|s| self.kind.has(token, s)),
+        }
+    }
+
+    fn check(&self, state: Option<&AuthState>) -> Result<(), Refusal> {
+        let Some(state) = state else {
+            tracing::error!("a scope or role layer is used on a route without BearerGuardLayer (or inside out)");
+            return Err(Refusal::from(AuthError::MissingLayer));
+        };
+        let Some(token) = &state.token else {
+            return Err(state.refuse(AuthError::MissingToken));
+        };
+        if self.is_met(token) {
+            Ok(())
+        } else {
+            log_refusal(token, self.kind, &self.names, self.matching);
+            Err(state.refuse(refusal(self.kind, &self.names, self.matching)))
+        }
+    }
+}
+
+/// The refusal for a token that lacks the scopes or roles.
+pub(crate) fn refusal(kind: Kind, names: &[impl AsRef<str>], matching: ScopeMatch) -> AuthError {
+    let required: Arc<[Arc<str>]> = names.iter().map(|s| Arc::from(s.as_ref())).collect();
+    match kind {
+        Kind::Scope => AuthError::InsufficientScope { required, matching },
+        Kind::Role => AuthError::InsufficientRole { required, matching },
+    }
+}
+
+pub(crate) fn log_refusal(token: &VerifiedToken, kind: Kind, names: &[impl AsRef<str>], matching: ScopeMatch) {
+    let required: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    match kind {
+        Kind::Scope => tracing::info!(issuer = token.issuer(), ?required, ?matching, "insufficient scope"),
+        Kind::Role => tracing::info!(issuer = token.issuer(), ?required, ?matching, "missing role"),
+    }
+}
 
 /// Requires all of `scopes` on the routes it wraps. Goes *inside* the guard's layer: with
-/// axum, call `.route_layer(require_scopes(..))` before `.route_layer(guard.layer())`.
+/// axum, call `.route_layer(require_scopes(..)?)` before `.route_layer(guard.layer())`.
+///
+/// An empty list, or a name that is not an RFC 6749 scope-token, is a [`ConfigError`]: an
+/// empty all-of list would let every token in. For scopes declared with
+/// [`scopes!`](crate::scopes), [`RequireScope::layer`](crate::RequireScope::layer) needs no
+/// `?`.
 ///
 /// ```
-/// use axum::{Router, routing::get};
+/// use axum::{Router, routing::{get, post}};
 /// use bearer_guard::{BearerGuard, require_scopes};
 ///
 /// # fn main() -> Result<(), bearer_guard::ConfigError> {
@@ -32,116 +162,181 @@ use crate::verified::AuthState;
 ///     .route(
 ///         "/notes",
 ///         get(list)
-///             .route_layer(require_scopes(["notes:read"]))
-///             .merge(axum::routing::post(create).route_layer(require_scopes(["notes:write"]))),
+///             .route_layer(require_scopes(["notes:read"])?)
+///             .merge(post(create).route_layer(require_scopes(["notes:write"])?)),
 ///     )
+///     .route_layer(guard.layer());
+///
+/// assert!(require_scopes(Vec::<String>::new()).is_err());
+/// # Ok(())
+/// # }
+/// ```
+pub fn require_scopes<I, S>(scopes: I) -> Result<RequireScopeLayer, ConfigError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<Arc<str>>,
+{
+    Requirement::checked(Kind::Scope, scopes, ScopeMatch::All).map(|requirement| RequireScopeLayer { requirement })
+}
+
+/// Requires any one of `scopes` on the routes it wraps. An empty list (which would let no one
+/// in) is a [`ConfigError`]. See [`require_scopes`].
+pub fn require_any_scope<I, S>(scopes: I) -> Result<RequireScopeLayer, ConfigError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<Arc<str>>,
+{
+    Requirement::checked(Kind::Scope, scopes, ScopeMatch::Any).map(|requirement| RequireScopeLayer { requirement })
+}
+
+/// Requires all of `roles` on the routes it wraps (roles are read with
+/// [`roles_from`](crate::BearerGuardBuilder::roles_from)). Goes inside the guard's layer, like
+/// [`require_scopes`]. An empty list, or an empty name or one with control characters, is a
+/// [`ConfigError`].
+///
+/// ```
+/// use axum::{Router, routing::delete};
+/// use bearer_guard::{BearerGuard, RoleSource, require_roles};
+///
+/// # fn main() -> Result<(), bearer_guard::ConfigError> {
+/// let guard = BearerGuard::builder()
+///     .issuer("https://sso.example.com/realms/acme")
+///     .audience("notes-api")
+///     .roles_from(RoleSource::KeycloakRealmRoles)
+///     .build()?;
+/// async fn purge() -> &'static str { "purged" }
+///
+/// let app: Router = Router::new()
+///     .route("/notes", delete(purge).route_layer(require_roles(["admin"])?))
 ///     .route_layer(guard.layer());
 /// # Ok(())
 /// # }
 /// ```
-pub fn require_scopes<I, S>(scopes: I) -> RequireScopesLayer
+pub fn require_roles<I, S>(roles: I) -> Result<RequireRoleLayer, ConfigError>
 where
     I: IntoIterator<Item = S>,
     S: Into<Arc<str>>,
 {
-    RequireScopesLayer { required: scopes.into_iter().map(Into::into).collect(), any_of: false }
+    Requirement::checked(Kind::Role, roles, ScopeMatch::All).map(|requirement| RequireRoleLayer { requirement })
 }
 
-/// Requires any one of `scopes` on the routes it wraps. See [`require_scopes`].
-pub fn require_any_scope<I, S>(scopes: I) -> RequireScopesLayer
+/// Requires any one of `roles` on the routes it wraps. An empty list is a [`ConfigError`].
+/// See [`require_roles`].
+pub fn require_any_role<I, S>(roles: I) -> Result<RequireRoleLayer, ConfigError>
 where
     I: IntoIterator<Item = S>,
     S: Into<Arc<str>>,
 {
-    RequireScopesLayer { required: scopes.into_iter().map(Into::into).collect(), any_of: true }
+    Requirement::checked(Kind::Role, roles, ScopeMatch::Any).map(|requirement| RequireRoleLayer { requirement })
 }
 
-/// The layer made by [`require_scopes`] and [`require_any_scope`].
-#[derive(Debug, Clone)]
-pub struct RequireScopesLayer {
-    required: Arc<[Arc<str>]>,
-    any_of: bool,
-}
-
-impl<S> Layer<S> for RequireScopesLayer {
-    type Service = RequireScopes<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequireScopes { inner, required: Arc::clone(&self.required), any_of: self.any_of }
-    }
-}
-
-/// The service made by [`RequireScopesLayer`].
-#[derive(Debug, Clone)]
-pub struct RequireScopes<S> {
-    inner: S,
-    required: Arc<[Arc<str>]>,
-    any_of: bool,
-}
-
-impl<S> RequireScopes<S> {
-    fn check(&self, state: Option<&AuthState>) -> Result<(), Refusal> {
-        let Some(state) = state else {
-            tracing::error!("require_scopes used on a route without BearerGuardLayer (or inside out)");
-            return Err(Refusal::from(AuthError::MissingLayer));
-        };
-        let Some(token) = &state.token else {
-            return Err(state.refuse(AuthError::MissingToken));
-        };
-        let scopes = token.scopes();
-        let met = if self.any_of {
-            self.required.iter().any(|s| scopes.contains(s))
-        } else {
-            self.required.iter().all(|s| scopes.contains(s))
-        };
-        if met {
-            Ok(())
-        } else {
-            tracing::info!(issuer = token.issuer(), required = ?self.required, any_of = self.any_of, "insufficient scope");
-            Err(state.refuse(insufficient(&self.required, self.any_of)))
+macro_rules! guard_layer {
+    ($(#[$layer_doc:meta])* $layer:ident, $(#[$service_doc:meta])* $service:ident) => {
+        $(#[$layer_doc])*
+        #[derive(Debug, Clone)]
+        #[must_use]
+        pub struct $layer {
+            pub(crate) requirement: Requirement,
         }
-    }
+
+        impl<S> Layer<S> for $layer {
+            type Service = $service<S>;
+
+            fn layer(&self, inner: S) -> Self::Service {
+                $service { inner, requirement: self.requirement.clone() }
+            }
+        }
+
+        $(#[$service_doc])*
+        #[derive(Debug, Clone)]
+        pub struct $service<S> {
+            inner: S,
+            requirement: Requirement,
+        }
+
+        impl<S> $service<S> {
+            /// The wrapped service.
+            pub fn get_ref(&self) -> &S {
+                &self.inner
+            }
+
+            /// The wrapped service, mutably.
+            pub fn get_mut(&mut self) -> &mut S {
+                &mut self.inner
+            }
+
+            /// Unwraps the inner service.
+            pub fn into_inner(self) -> S {
+                self.inner
+            }
+        }
+
+        impl<S, B> Service<Request<B>> for $service<S>
+        where
+            S: Service<Request<B>> + Clone,
+            S::Response: IntoResponse,
+        {
+            type Response = Response;
+            type Error = S::Error;
+            type Future = ResponseFuture<S::Future>;
+
+            fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+                self.inner.poll_ready(cx)
+            }
+
+            fn call(&mut self, request: Request<B>) -> Self::Future {
+                let kind = match self.requirement.check(request.extensions().get::<AuthState>()) {
+                    Ok(()) => {
+                        // Call the service that was driven to readiness; leave a clone in its place.
+                        let clone = self.inner.clone();
+                        let mut inner = std::mem::replace(&mut self.inner, clone);
+                        FutureKind::Inner { future: inner.call(request) }
+                    }
+                    Err(refusal) => FutureKind::Refused { response: Some(refusal.into_response()) },
+                };
+                ResponseFuture { kind }
+            }
+        }
+    };
 }
 
-impl<S, B> Service<Request<B>> for RequireScopes<S>
-where
-    S: Service<Request<B>>,
-    S::Response: IntoResponse,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = RequireScopesResponseFuture<S::Future>;
+guard_layer!(
+    /// Requires scopes on the routes it wraps: made by [`require_scopes`],
+    /// [`require_any_scope`] or [`RequireScope::layer`](crate::RequireScope::layer).
+    RequireScopeLayer,
+    /// The service made by [`RequireScopeLayer`]: answers `403 insufficient_scope` with the
+    /// `scope` attribute when the token lacks the scopes, the guard's `401` when there is no
+    /// token.
+    RequireScopeService
+);
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let kind = match self.check(request.extensions().get::<AuthState>()) {
-            Ok(()) => Kind::Inner { future: self.inner.call(request) },
-            Err(refusal) => Kind::Refused { response: Some(refusal.into_response()) },
-        };
-        RequireScopesResponseFuture { kind }
-    }
-}
+guard_layer!(
+    /// Requires roles on the routes it wraps: made by [`require_roles`], [`require_any_role`]
+    /// or [`RequireRole::layer`](crate::RequireRole::layer).
+    RequireRoleLayer,
+    /// The service made by [`RequireRoleLayer`]: answers `403 insufficient_scope` (without a
+    /// `scope` attribute) when the token lacks the roles, the guard's `401` when there is no
+    /// token.
+    RequireRoleService
+);
 
 pin_project! {
-    /// The response future of [`RequireScopes`].
-    pub struct RequireScopesResponseFuture<F> {
+    /// The response future of [`RequireScopeService`] and [`RequireRoleService`].
+    pub struct ResponseFuture<F> {
         #[pin]
-        kind: Kind<F>,
+        kind: FutureKind<F>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F> {
+    enum FutureKind<F> {
         Inner { #[pin] future: F },
         Refused { response: Option<Response> },
     }
 }
 
-impl<F, R, E> Future for RequireScopesResponseFuture<F>
+impl<F, R, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<R, E>>,
     R: IntoResponse,
@@ -158,8 +353,45 @@ where
     }
 }
 
-impl<F> std::fmt::Debug for RequireScopesResponseFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequireScopesResponseFuture").finish_non_exhaustive()
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_lists_are_refused_where_they_are_built() {
+        for built in [
+            require_scopes(Vec::<String>::new()).map(drop),
+            require_any_scope(Vec::<String>::new()).map(drop),
+            require_roles(Vec::<String>::new()).map(drop),
+            require_any_role(Vec::<String>::new()).map(drop),
+        ] {
+            assert!(matches!(built, Err(ConfigError::InvalidRequirement { .. })), "{built:?}");
+        }
+        // Control: one name is enough.
+        assert!(require_scopes(["notes:read"]).is_ok() && require_any_scope(["a", "b"]).is_ok());
+        assert!(require_roles(["admin"]).is_ok() && require_any_role(["Notes Admin"]).is_ok());
+    }
+
+    #[test]
+    fn names_no_token_can_carry_are_refused() {
+        for bad in ["notes read", "notes:read\tadmin", "", "a\"b"] {
+            let e = require_scopes([bad]).map(drop);
+            assert!(matches!(e, Err(ConfigError::InvalidRequirement { kind: "scope", .. })), "{bad:?}: {e:?}");
+        }
+        for bad in ["", "admin\n", "a\u{7f}"] {
+            let e = require_any_role([bad]).map(drop);
+            assert!(matches!(e, Err(ConfigError::InvalidRequirement { kind: "role", .. })), "{bad:?}: {e:?}");
+        }
+        let message = require_scopes(["notes\tread"]).map(drop).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "invalid scope requirement: \"notes\\tread\" is not an RFC 6749 scope-token (printable ASCII, no space, `\"` or `\\`)"
+        );
     }
 }
