@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use arc_swap::ArcSwapOption;
 use reqwest::Url;
 use tokio::time::Instant;
 
@@ -86,7 +87,7 @@ impl KeyCachePolicy {
     }
 }
 
-/// Longest `max_ttl + max_stale` accepted (moka refuses lifetimes over 1000 years; a year is
+/// Longest `max_ttl + max_stale` accepted (a year is
 /// already far past any sensible setting).
 const MAX_CACHE_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Longest `fetch_timeout` accepted.
@@ -243,8 +244,8 @@ pub(crate) struct RemoteKeys {
     fetcher: Fetcher,
     policy: KeyCachePolicy,
     allowed: AlgSet,
-    /// Lock-free reads on the hot path; one entry, keyed by the issuer.
-    store: moka::future::Cache<Arc<str>, Arc<Snapshot>>,
+    /// The current set: a lock-free atomic load on the hot path, swapped whole by a fetch.
+    store: ArcSwapOption<Snapshot>,
     /// Held while fetching; never touched by a request whose key is known. Holds the
     /// discovered `jwks_uri`.
     fetch_lock: tokio::sync::Mutex<Option<Url>>,
@@ -263,15 +264,13 @@ impl RemoteKeys {
         policy: KeyCachePolicy,
         allowed: AlgSet,
     ) -> Self {
-        // `validate` refused overflowing and out-of-range values; saturate anyway.
-        let lifetime = policy.max_ttl.saturating_add(policy.max_stale).min(MAX_CACHE_LIFETIME);
         Self {
             issuer,
             location,
             fetcher,
             policy,
             allowed,
-            store: moka::future::Cache::builder().time_to_live(lifetime).build(),
+            store: ArcSwapOption::empty(),
             fetch_lock: tokio::sync::Mutex::new(None),
             background: AtomicBool::new(false),
             generation: AtomicU64::new(0),
@@ -284,7 +283,7 @@ impl RemoteKeys {
     /// background from `refresh_ahead` on). Past the TTL or cold: waits for the one fetch in
     /// flight, and falls back to the stale set only when that fetch fails.
     pub(crate) async fn current(self: &Arc<Self>) -> Result<Arc<Snapshot>, KeyError> {
-        if let Some(snapshot) = self.store.get(&self.issuer).await {
+        if let Some(snapshot) = self.store.load_full() {
             match snapshot.freshness(Instant::now(), &self.policy) {
                 Freshness::Fresh => return Ok(snapshot),
                 Freshness::RefreshDue => {
@@ -309,7 +308,7 @@ impl RemoteKeys {
         }
         let mut discovered = self.fetch_lock.lock().await;
         // Whoever held the lock before may have fetched (or failed) already.
-        if let Some(snapshot) = self.store.get(&self.issuer).await
+        if let Some(snapshot) = self.store.load_full()
             && matches!(snapshot.freshness(Instant::now(), &self.policy), Freshness::Fresh | Freshness::RefreshDue)
         {
             return Ok(snapshot);
@@ -327,7 +326,7 @@ impl RemoteKeys {
 
     /// After a failed fetch: the last good set while it is within `max_stale`, else the error.
     async fn stale_or(&self, error: KeyError) -> Result<Arc<Snapshot>, KeyError> {
-        match self.store.get(&self.issuer).await {
+        match self.store.load_full() {
             Some(snapshot) => match snapshot.freshness(Instant::now(), &self.policy) {
                 Freshness::Fresh | Freshness::RefreshDue => Ok(snapshot),
                 Freshness::Stale => {
@@ -348,7 +347,7 @@ impl RemoteKeys {
     /// whether the key exists is unknown (`503`).
     pub(crate) async fn refetch_for_unknown_key(&self, seen: &Snapshot) -> Result<Option<Arc<Snapshot>>, KeyError> {
         let mut discovered = self.fetch_lock.lock().await;
-        if let Some(snapshot) = self.store.get(&self.issuer).await
+        if let Some(snapshot) = self.store.load_full()
             && snapshot.generation != seen.generation
         {
             return Ok(Some(snapshot));
@@ -384,7 +383,7 @@ impl RemoteKeys {
             // Cleared however the task ends, aborted (runtime shut down) included.
             let _clear = ClearOnDrop(&this.background);
             let mut discovered = this.fetch_lock.lock().await;
-            let due = match this.store.get(&this.issuer).await {
+            let due = match this.store.load_full() {
                 Some(s) => s.freshness(Instant::now(), &this.policy) != Freshness::Fresh,
                 None => true,
             };
@@ -402,7 +401,7 @@ impl RemoteKeys {
                 let ttl = self.policy.ttl(max_age);
                 let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
                 let snapshot = Arc::new(Snapshot { keys, fetched_at: Instant::now(), ttl, generation });
-                self.store.insert(Arc::clone(&self.issuer), Arc::clone(&snapshot)).await;
+                self.store.store(Some(Arc::clone(&snapshot)));
                 let failures = {
                     let mut attempts = self.attempts();
                     attempts.last_failure = None;
@@ -433,11 +432,8 @@ impl RemoteKeys {
                     }
                     (loud, attempts.failures_in_burst)
                 };
-                let serving_stale = self
-                    .store
-                    .get(&self.issuer)
-                    .await
-                    .is_some_and(|s| s.freshness(now, &self.policy) != Freshness::Unusable);
+                let serving_stale =
+                    self.store.load_full().is_some_and(|s| s.freshness(now, &self.policy) != Freshness::Unusable);
                 self.log_failure(&error, loud, burst, serving_stale);
                 Err(error)
             }
@@ -525,7 +521,7 @@ impl RemoteKeys {
     }
 
     pub(crate) async fn stats(&self) -> KeySetStats {
-        let snapshot = self.store.get(&self.issuer).await;
+        let snapshot = self.store.load_full();
         let now = Instant::now();
         KeySetStats {
             issuer: self.issuer.to_string(),
