@@ -77,6 +77,21 @@ fn refuse(status: StatusCode, error: &str, message: &str) -> Response {
     (status, Json(json!({ "error": error, "message": message }))).into_response()
 }
 
+/// A refusal of a request body, answered with [`refuse`].
+struct Refused(StatusCode, &'static str, String);
+
+impl Refused {
+    fn new(status: StatusCode, error: &'static str, message: &str) -> Self {
+        Self(status, error, message.to_owned())
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        refuse(self.0, self.1, &self.2)
+    }
+}
+
 async fn me(Claims(claims): Claims<AccessTokenClaims>, scopes: Scopes) -> Json<serde_json::Value> {
     Json(json!({
         "sub": claims.sub,
@@ -127,42 +142,44 @@ async fn list_notes(
 /// Reads `{"text": "…"}` and nothing else: an object (not an array, which serde would read as
 /// a struct), one string member `text` of 1 to [`MAX_TEXT_CHARS`] characters, no other member
 /// (a typo like `"txt"` is refused rather than silently dropped).
-fn new_note_text(body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<String, Response> {
+fn new_note_text(body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<String, Refused> {
     const SHAPE: &str = "body must be a JSON object like {\"text\": \"...\"}";
     let value = match body {
         Ok(Json(value)) => value,
         Err(rejection) => {
             return Err(match rejection.status() {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => Refused::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_media_type",
                     "send the body with `Content-Type: application/json`",
                 ),
                 StatusCode::PAYLOAD_TOO_LARGE => {
-                    refuse(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the body is too large")
+                    Refused::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the body is too large")
                 }
-                _ => refuse(StatusCode::BAD_REQUEST, "invalid_json", "body is not valid JSON"),
+                _ => Refused::new(StatusCode::BAD_REQUEST, "invalid_json", "body is not valid JSON"),
             });
         }
     };
     let serde_json::Value::Object(mut members) = value else {
-        return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", SHAPE));
+        return Err(Refused::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", SHAPE));
     };
     let text = match members.remove("text") {
         Some(serde_json::Value::String(text)) => text,
-        Some(_) => return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "`text` must be a string")),
-        None => return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", SHAPE)),
+        Some(_) => {
+            return Err(Refused::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "`text` must be a string"));
+        }
+        None => return Err(Refused::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", SHAPE)),
     };
     if !members.is_empty() {
         let message = "unknown member: only `text` is accepted";
-        return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message));
+        return Err(Refused::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message));
     }
     if text.is_empty() {
-        return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "`text` must not be empty"));
+        return Err(Refused::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "`text` must not be empty"));
     }
     if text.chars().count() > MAX_TEXT_CHARS {
         let message = format!("`text` is longer than {MAX_TEXT_CHARS} characters");
-        return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", &message));
+        return Err(Refused::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", &message));
     }
     Ok(text)
 }
@@ -175,7 +192,7 @@ async fn create_note(
 ) -> Response {
     let text = match new_note_text(body) {
         Ok(text) => text,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let mut store = notes.lock();
     if store.len() >= notes.capacity {
