@@ -44,7 +44,7 @@ pub enum ConfigError {
     )]
     InvalidKey(String),
     /// A setting is out of its allowed range.
-    #[error("invalid `.{name}(..)`: {reason}")]
+    #[error("invalid {}: {reason}", setting_label(name))]
     #[non_exhaustive]
     InvalidSetting {
         /// The setting's builder method.
@@ -65,6 +65,12 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+/// How a setting is named in a message: the builder method (`.leeway(..)`), or the
+/// `KeyCachePolicy` field path (`key_cache_policy.min_ttl`) as it is.
+fn setting_label(name: &str) -> String {
+    if name.contains('.') { format!("`{name}`") } else { format!("`.{name}(..)`") }
 }
 
 /// Why a request was refused. Each kind maps to one RFC 6750 §3 answer.

@@ -494,6 +494,19 @@ mod tests {
     }
 
     #[test]
+    fn key_cache_policy_messages_name_the_field() {
+        let policy = KeyCachePolicy {
+            min_ttl: Duration::from_secs(600),
+            max_ttl: Duration::from_secs(60),
+            ..KeyCachePolicy::default()
+        };
+        let m = message(
+            BearerGuard::builder().issuer("https://idp.example.com").audience("a").key_cache_policy(policy).build(),
+        );
+        assert_eq!(m, "invalid `key_cache_policy.min_ttl`: must not exceed max_ttl");
+    }
+
+    #[test]
     fn builder_is_clone_and_a_clone_builds_the_same_guard() {
         let base = BearerGuard::builder().issuer("https://idp.example.com").audience("a").realm("notes");
         let other = base.clone().audience("b");
