@@ -39,9 +39,7 @@ pub enum ConfigError {
         reason: &'static str,
     },
     /// A static key could not be imported.
-    #[error(
-        "invalid key: {0} (`StaticKey` takes a public key in PEM or a JWK, or an HMAC secret of at least 32 bytes)"
-    )]
+    #[error("invalid key: {0}")]
     InvalidKey(String),
     /// A setting is out of its allowed range.
     #[error("invalid {}: {reason}", setting_label(name))]

@@ -460,13 +460,12 @@ mod tests {
     }
 
     #[test]
-    fn invalid_key_message_says_what_a_static_key_takes() {
+    fn invalid_key_message_says_what_was_expected() {
         let Err(e) = StaticKey::rsa_pem("nope") else { panic!("garbage PEM was accepted") };
-        assert_eq!(
-            e.to_string(),
-            "invalid key: not an RSA public key PEM (`StaticKey` takes a public key in PEM or a JWK, \
-             or an HMAC secret of at least 32 bytes)"
-        );
+        // The reason names what was expected: the constructor's key kind.
+        assert_eq!(e.to_string(), "invalid key: not an RSA public key PEM");
+        let Err(e) = StaticKey::hmac_secret(b"short") else { panic!("a short secret was accepted") };
+        assert_eq!(e.to_string(), "invalid key: HMAC secret shorter than 32 bytes");
     }
 
     #[test]
