@@ -8,23 +8,30 @@ use std::time::Duration;
 use http::StatusCode;
 
 /// A guard could not be built from its configuration.
+///
+/// Each message says what is wrong and how to fix it, naming the builder method to call.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// No issuer was configured; `iss` is always checked, so one is required.
-    #[error("no issuer configured")]
+    #[error(
+        "no issuer configured: set `.issuer(..)` to the exact `iss` of your tokens, or add one with `.trust(Issuer::new(..))`"
+    )]
     MissingIssuer,
     /// An issuer has no audience and was not told to skip the audience check.
-    #[error("issuer `{0}` has no audience configured")]
+    #[error(
+        "issuer `{0}` has no audience: set `.audience(..)` to a value your tokens carry in `aud`, \
+         or `.dangerous_accept_any_audience(true)` if this issuer mints tokens for this API alone"
+    )]
     MissingAudience(String),
-    /// An issuer has neither a JWKS URL, a discoverable issuer URL nor static keys.
-    #[error("issuer `{0}` has no key source")]
-    MissingKeySource(String),
     /// The same issuer was configured twice.
-    #[error("issuer `{0}` is configured twice")]
+    #[error("issuer `{0}` is configured twice: configure it once and give it every audience it needs")]
     DuplicateIssuer(String),
     /// A URL did not parse or is not allowed (HTTPS is required except on loopback).
-    #[error("invalid url `{url}`: {reason}")]
+    #[error(
+        "invalid url `{url}`: {reason} (give an absolute `https://` URL; plain `http://` only on 127.0.0.1, [::1] or localhost)"
+    )]
+    #[non_exhaustive]
     InvalidUrl {
         /// The URL as given.
         url: String,
@@ -35,15 +42,18 @@ pub enum ConfigError {
     #[error("invalid key: {0}")]
     InvalidKey(String),
     /// A setting is out of its allowed range.
-    #[error("invalid setting `{name}`: {reason}")]
+    #[error("invalid {}: {reason}", setting_label(name))]
+    #[non_exhaustive]
     InvalidSetting {
         /// The setting's builder method.
         name: &'static str,
-        /// Why it was refused.
+        /// Why it was refused and what is allowed.
         reason: &'static str,
     },
     /// The `reqwest` client could not be built.
-    #[error("http client could not be built")]
+    #[error(
+        "the default http client could not be built (is a TLS root store available?): pass your own with `.http_client(..)`"
+    )]
     HttpClient(#[source] reqwest::Error),
     /// A scope or role guard was given no names, or a name no token can carry.
     #[error("invalid {kind} requirement: {reason}")]
@@ -53,6 +63,12 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+/// How a setting is named in a message: the builder method (`.leeway(..)`), or the
+/// `KeyCachePolicy` field path (`key_cache_policy.min_ttl`) as it is.
+fn setting_label(name: &str) -> String {
+    if name.contains('.') { format!("`{name}`") } else { format!("`.{name}(..)`") }
 }
 
 /// Why a request was refused. Each kind maps to one RFC 6750 §3 answer.

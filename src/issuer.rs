@@ -23,7 +23,7 @@ use crate::keys::{AlgSet, KeyCachePolicy, KeySet, StaticKey};
 ///     .build()?;
 /// # Ok::<(), bearer_guard::ConfigError>(())
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct Issuer {
     pub(crate) issuer: String,
@@ -64,9 +64,10 @@ impl Issuer {
         self
     }
 
-    /// Accepts tokens whatever their `aud`. Only for issuers that mint tokens for this API alone.
-    pub fn dangerous_accept_any_audience(mut self) -> Self {
-        self.any_audience = true;
+    /// `true` accepts tokens whatever their `aud` (default `false`). Only for issuers that
+    /// mint tokens for this API alone.
+    pub fn dangerous_accept_any_audience(mut self, enabled: bool) -> Self {
+        self.any_audience = enabled;
         self
     }
 
@@ -86,7 +87,7 @@ impl Issuer {
             if self.jwks_uri.is_some() {
                 return Err(ConfigError::InvalidSetting {
                     name: "static_key",
-                    reason: "an issuer takes either static keys or a JWKS, not both",
+                    reason: "an issuer takes either static keys or a JWKS, not both: drop `.jwks_uri(..)` or the static keys",
                 });
             }
             let keys =

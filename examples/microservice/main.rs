@@ -8,8 +8,13 @@
 //! discovery unless `JWKS_URI` is set), `JWKS_URI`, `AUDIENCE` (default
 //! `https://notes.example.test`), `RUST_LOG`. Without `ISSUER`, the service starts its own
 //! in-process test issuer, trusts it, and prints ready-to-paste `curl` commands.
+//!
+//! It is served with the limits of `serve.rs` (header-read and idle timeout, connection cap,
+//! request timeout, body limit), so slow or flooding clients cannot lock others out.
 
 mod app;
+mod serve;
+mod tour;
 
 use bearer_guard::BearerGuard;
 use bearer_guard::testing::TestIssuer;
@@ -25,7 +30,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listen = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let audience = std::env::var("AUDIENCE").unwrap_or_else(|_| DEFAULT_AUDIENCE.to_owned());
-    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    let listener = match serve::bind(&listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(1);
+        }
+    };
     let base = format!("http://{}", listener.local_addr()?);
 
     // Kept alive for the whole run when the embedded default is used.
@@ -51,34 +62,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    tracing::info!(%base, "notes API listening");
-    axum::serve(listener, app::router(&guard)).with_graceful_shutdown(shutdown_signal()).await?;
+    let limits = serve::Limits::default();
+    tracing::info!(%base, ?limits, "notes API listening");
+    serve::serve(listener, app::router(&guard), limits, shutdown_signal()).await;
     drop(embedded);
     tracing::info!("shut down");
     Ok(())
 }
 
 fn print_curl_commands(issuer: &TestIssuer, audience: &str, base: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let token = |scopes: &[&str], lifetime: i64| {
-        issuer.token().audience(audience).subject("alice").scopes(scopes.iter().copied()).expires_in(lifetime).sign()
-    };
-    let read = token(&["notes:read"], 3600)?;
-    let write = token(&["notes:read", "notes:write"], 3600)?;
-    let admin = token(&["notes:read", "notes:write", "admin"], 3600)?;
-    let expired = token(&["notes:read"], -3600)?;
     println!("\nEmbedded test issuer at {} (no ISSUER set). Try:\n", issuer.issuer());
-    println!("# read only: GET /notes -> 200, POST /notes -> 403 insufficient_scope");
-    println!("curl -i {base}/notes -H 'Authorization: Bearer {read}'\n");
-    println!("# read+write: POST /notes -> 201");
-    println!(
-        "curl -i {base}/notes -H 'Authorization: Bearer {write}' -H 'Content-Type: application/json' -d '{{\"text\":\"hello\"}}'\n"
-    );
-    println!("# admin: DELETE /notes/1 -> 204 (404 if there is no note 1)");
-    println!("curl -i -X DELETE {base}/notes/1 -H 'Authorization: Bearer {admin}'\n");
-    println!("# expired: -> 401 invalid_token \"token has expired\"");
-    println!("curl -i {base}/me -H 'Authorization: Bearer {expired}'\n");
-    println!("# no token: -> 401 with a bare Bearer challenge");
-    println!("curl -i {base}/me\n");
+    for step in tour::tour(issuer, audience)? {
+        println!("# {}\n{}\n", step.what, step.curl(base));
+    }
     Ok(())
 }
 

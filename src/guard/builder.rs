@@ -25,7 +25,14 @@ use crate::token::TokenSources;
 use crate::verified_cache::{DEFAULT_VERIFIED_CACHE_CAPACITY, VerifiedCache};
 
 /// Builds a [`BearerGuard`]. Setters read as a sentence; `build` checks everything and does
-/// no network I/O.
+/// no network I/O. `Clone`, so a base configuration can be shared by several guards.
+///
+/// Every on/off switch takes a `bool` and is off by default (the shape of reqwest's
+/// `danger_accept_invalid_certs(bool)`); risky ones say so in their name:
+/// [`dangerous_accept_any_audience`](Self::dangerous_accept_any_audience),
+/// [`insecure_token_from_query`](Self::insecure_token_from_query),
+/// [`allow_anonymous`](Self::allow_anonymous).
+#[derive(Clone)]
 #[must_use]
 pub struct BearerGuardBuilder {
     primary: Issuer,
@@ -103,9 +110,10 @@ impl BearerGuardBuilder {
         self
     }
 
-    /// Accepts any `aud`. Only for issuers that mint tokens for this API alone.
-    pub fn dangerous_accept_any_audience(mut self) -> Self {
-        self.primary = self.primary.dangerous_accept_any_audience();
+    /// `true` accepts any `aud` (default `false`). Only for issuers that mint tokens for this
+    /// API alone.
+    pub fn dangerous_accept_any_audience(mut self, enabled: bool) -> Self {
+        self.primary = self.primary.dangerous_accept_any_audience(enabled);
         self
     }
 
@@ -135,9 +143,17 @@ impl BearerGuardBuilder {
         self
     }
 
-    /// The `realm` of the `WWW-Authenticate` challenge (default `api`; `None` leaves it out).
-    pub fn realm(mut self, realm: Option<impl Into<String>>) -> Self {
-        self.realm = realm.map(Into::into);
+    /// The `realm` of the `WWW-Authenticate` challenge (default `api`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// Leaves `realm` out of the challenges. A request without any token still gets an
+    /// attribute (RFC 6750 §3 wants at least one): `resource_metadata` when it is set, else
+    /// `realm="api"`.
+    pub fn without_realm(mut self) -> Self {
+        self.realm = None;
         self
     }
 
@@ -153,8 +169,8 @@ impl BearerGuardBuilder {
         self
     }
 
-    /// Also reads `?access_token=` from the query string. Off by default: query strings end up
-    /// in logs and browser history (RFC 6750 §5.3).
+    /// `true` also reads `?access_token=` from the query string (default `false`: query
+    /// strings end up in logs and browser history, RFC 6750 §5.3).
     pub fn insecure_token_from_query(mut self, enabled: bool) -> Self {
         self.sources.query = enabled;
         self
@@ -166,10 +182,10 @@ impl BearerGuardBuilder {
         self
     }
 
-    /// Lets requests without any token through, so `Option<Claims<T>>` is `None` for them.
-    /// Requests with a bad token are still refused.
-    pub fn allow_anonymous(mut self, allow: bool) -> Self {
-        self.allow_anonymous = allow;
+    /// `true` lets requests without any token through (default `false`), so
+    /// `Option<Claims<T>>` is `None` for them. Requests with a bad token are still refused.
+    pub fn allow_anonymous(mut self, enabled: bool) -> Self {
+        self.allow_anonymous = enabled;
         self
     }
 
@@ -242,10 +258,16 @@ impl BearerGuardBuilder {
     pub fn build(self) -> Result<BearerGuard, ConfigError> {
         install_crypto_provider();
         if self.leeway > Duration::from_secs(MAX_LEEWAY_SECS) {
-            return Err(ConfigError::InvalidSetting { name: "leeway", reason: "at most 5 minutes" });
+            return Err(ConfigError::InvalidSetting {
+                name: "leeway",
+                reason: "must be at most 5 minutes, e.g. `Duration::from_secs(60)`",
+            });
         }
         if self.sources.max_bytes == 0 {
-            return Err(ConfigError::InvalidSetting { name: "max_token_bytes", reason: "must be positive" });
+            return Err(ConfigError::InvalidSetting {
+                name: "max_token_bytes",
+                reason: "must be at least 1 byte (default 16 KiB)",
+            });
         }
         let mut issuers: Vec<Issuer> = Vec::with_capacity(1 + self.others.len());
         let primary_used = !self.primary.audiences.is_empty()
@@ -274,7 +296,10 @@ impl BearerGuardBuilder {
         let default_allowed = if has_secret { AlgSet::ASYMMETRIC.union(AlgSet::HMAC) } else { AlgSet::ASYMMETRIC };
         let allowed = self.algorithms.unwrap_or(default_allowed);
         if allowed.is_empty() {
-            return Err(ConfigError::InvalidSetting { name: "algorithms", reason: "no algorithm allowed" });
+            return Err(ConfigError::InvalidSetting {
+                name: "algorithms",
+                reason: "allows no algorithm: list at least one, e.g. `[Algorithm::RS256]`, or leave the default",
+            });
         }
         let client = match self.client {
             Some(client) => client,
@@ -322,7 +347,7 @@ mod tests {
     fn audience_is_required_by_default() {
         let e = BearerGuard::builder().issuer("https://idp.example.com").build();
         assert!(matches!(e, Err(ConfigError::MissingAudience(_))));
-        let ok = BearerGuard::builder().issuer("https://idp.example.com").dangerous_accept_any_audience().build();
+        let ok = BearerGuard::builder().issuer("https://idp.example.com").dangerous_accept_any_audience(true).build();
         assert!(ok.is_ok());
     }
 
@@ -371,5 +396,179 @@ mod tests {
             .build()
             .unwrap();
         assert!(guard.pipeline.authenticator.jws.allowed.contains(Algorithm::HS256));
+    }
+
+    /// The message of a configuration error, which must name the fix.
+    fn message(result: Result<BearerGuard, ConfigError>) -> String {
+        match result {
+            Ok(_) => panic!("the configuration was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn missing_issuer_message_names_issuer_and_trust() {
+        let m = message(BearerGuard::builder().audience("a").build());
+        assert_eq!(
+            m,
+            "no issuer configured: set `.issuer(..)` to the exact `iss` of your tokens, \
+             or add one with `.trust(Issuer::new(..))`"
+        );
+    }
+
+    #[test]
+    fn missing_audience_message_names_audience_and_the_dangerous_switch() {
+        let m = message(BearerGuard::builder().issuer("https://idp.example.com").build());
+        assert_eq!(
+            m,
+            "issuer `https://idp.example.com` has no audience: set `.audience(..)` to a value your \
+             tokens carry in `aud`, or `.dangerous_accept_any_audience(true)` if this issuer mints \
+             tokens for this API alone"
+        );
+    }
+
+    #[test]
+    fn duplicate_issuer_message_says_to_configure_it_once() {
+        let m = message(
+            BearerGuard::builder()
+                .issuer("https://a.example.com")
+                .audience("x")
+                .trust(Issuer::new("https://a.example.com").audience("y"))
+                .build(),
+        );
+        assert_eq!(
+            m,
+            "issuer `https://a.example.com` is configured twice: configure it once and give it every \
+             audience it needs"
+        );
+    }
+
+    #[test]
+    fn plain_http_message_says_https_or_loopback() {
+        let m = message(BearerGuard::builder().issuer("http://idp.example.com").audience("a").build());
+        assert_eq!(
+            m,
+            "invalid url `http://idp.example.com`: HTTPS is required except for loopback addresses \
+             (give an absolute `https://` URL; plain `http://` only on 127.0.0.1, [::1] or localhost)"
+        );
+        let m = message(BearerGuard::builder().issuer("idp.example.com").audience("a").build());
+        assert_eq!(
+            m,
+            "invalid url `idp.example.com`: not a URL (give an absolute `https://` URL; plain \
+             `http://` only on 127.0.0.1, [::1] or localhost)"
+        );
+    }
+
+    #[test]
+    fn invalid_key_message_says_what_was_expected() {
+        let Err(e) = StaticKey::rsa_pem("nope") else { panic!("garbage PEM was accepted") };
+        // The reason names what was expected: the constructor's key kind.
+        assert_eq!(e.to_string(), "invalid key: not an RSA public key PEM");
+        let Err(e) = StaticKey::hmac_secret(b"short") else { panic!("a short secret was accepted") };
+        assert_eq!(e.to_string(), "invalid key: HMAC secret shorter than 32 bytes");
+    }
+
+    #[test]
+    fn setting_messages_name_the_method_and_the_allowed_range() {
+        let base = || BearerGuard::builder().issuer("https://idp.example.com").audience("a");
+        assert_eq!(
+            message(base().leeway(Duration::from_secs(301)).build()),
+            "invalid `.leeway(..)`: must be at most 5 minutes, e.g. `Duration::from_secs(60)`"
+        );
+        assert_eq!(
+            message(base().max_token_bytes(0).build()),
+            "invalid `.max_token_bytes(..)`: must be at least 1 byte (default 16 KiB)"
+        );
+        assert_eq!(
+            message(base().algorithms([]).build()),
+            "invalid `.algorithms(..)`: allows no algorithm: list at least one, e.g. \
+             `[Algorithm::RS256]`, or leave the default"
+        );
+        let key = StaticKey::hmac_secret([7u8; 32]).unwrap();
+        assert_eq!(
+            message(base().static_key(key).jwks_uri("https://idp.example.com/jwks").build()),
+            "invalid `.static_key(..)`: an issuer takes either static keys or a JWKS, not both: drop \
+             `.jwks_uri(..)` or the static keys"
+        );
+    }
+
+    #[test]
+    fn key_cache_policy_messages_name_the_field() {
+        let policy = KeyCachePolicy {
+            min_ttl: Duration::from_secs(600),
+            max_ttl: Duration::from_secs(60),
+            ..KeyCachePolicy::default()
+        };
+        let m = message(
+            BearerGuard::builder().issuer("https://idp.example.com").audience("a").key_cache_policy(policy).build(),
+        );
+        assert_eq!(m, "invalid `key_cache_policy.min_ttl`: must not exceed max_ttl");
+    }
+
+    #[test]
+    fn builder_is_clone_and_a_clone_builds_the_same_guard() {
+        let base = BearerGuard::builder().issuer("https://idp.example.com").audience("a").realm("notes");
+        let other = base.clone().audience("b");
+        assert!(base.build().is_ok());
+        assert!(other.build().is_ok());
+        let issuer = Issuer::new("https://b.example.com").audience("x");
+        assert_eq!(format!("{:?}", issuer.clone()), format!("{issuer:?}"));
+        let key = StaticKey::hmac_secret([7u8; 32]).unwrap().with_kid("k1");
+        assert_eq!(format!("{:?}", key.clone()), format!("{key:?}"));
+    }
+
+    #[test]
+    fn dangerous_accept_any_audience_false_keeps_the_audience_required() {
+        let e = BearerGuard::builder().issuer("https://idp.example.com").dangerous_accept_any_audience(false).build();
+        assert!(matches!(e, Err(ConfigError::MissingAudience(_))));
+    }
+
+    /// The `WWW-Authenticate` value a guard answers `authorization` with on `GET /`.
+    async fn challenge_of(builder: BearerGuardBuilder, authorization: Option<&str>) -> Option<String> {
+        use tower::ServiceExt;
+        let guard =
+            builder.issuer("my-app").audience("x").static_key(StaticKey::hmac_secret([7u8; 32]).unwrap()).build();
+        let app =
+            axum::Router::new().route("/", axum::routing::get(|| async { "ok" })).route_layer(guard.unwrap().layer());
+        let mut request = http::Request::get("/");
+        if let Some(value) = authorization {
+            request = request.header(http::header::AUTHORIZATION, value);
+        }
+        let response = app.oneshot(request.body(axum::body::Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::UNAUTHORIZED);
+        response.headers().get(http::header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    #[tokio::test]
+    async fn realm_takes_a_plain_string_and_without_realm_leaves_it_out() {
+        let bad = Some("Bearer not-a-jwt");
+        assert_eq!(
+            challenge_of(BearerGuard::builder().realm("notes"), bad).await.as_deref(),
+            Some(
+                "Bearer realm=\"notes\", error=\"invalid_token\", error_description=\"access token is not a well-formed JWT\""
+            )
+        );
+        assert_eq!(
+            challenge_of(BearerGuard::builder().without_realm(), bad).await.as_deref(),
+            Some("Bearer error=\"invalid_token\", error_description=\"access token is not a well-formed JWT\"")
+        );
+        // realm(..) after without_realm() puts it back.
+        assert_eq!(
+            challenge_of(BearerGuard::builder().without_realm().realm("api"), None).await.as_deref(),
+            Some("Bearer realm=\"api\"")
+        );
+    }
+
+    #[tokio::test]
+    async fn without_realm_a_bare_challenge_still_carries_one_attribute() {
+        let metadata = "https://api.example.com/.well-known/oauth-protected-resource";
+        assert_eq!(
+            challenge_of(BearerGuard::builder().without_realm().resource_metadata(metadata), None).await,
+            Some(format!("Bearer resource_metadata=\"{metadata}\""))
+        );
+        assert_eq!(
+            challenge_of(BearerGuard::builder().without_realm(), None).await.as_deref(),
+            Some("Bearer realm=\"api\"")
+        );
     }
 }

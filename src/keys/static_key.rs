@@ -17,6 +17,7 @@ use crate::error::ConfigError;
 /// let key = StaticKey::hmac_secret(b"an example secret of at least 32 bytes")?.with_kid("k1");
 /// # Ok::<(), bearer_guard::ConfigError>(())
 /// ```
+#[derive(Clone)]
 pub struct StaticKey {
     pub(crate) kid: Option<Arc<str>>,
     pub(crate) family: AlgSet,
