@@ -114,6 +114,81 @@ pub enum AuthError {
     },
     /// An extractor ran on a route without the guard's layer: a server bug, `500`.
     MissingLayer,
+    /// The DPoP proof (RFC 9449) is missing or failed a check: `401` with a `DPoP` challenge,
+    /// `error="invalid_dpop_proof"`.
+    InvalidDpopProof(InvalidDpopProof),
+    /// The DPoP proof lacks the server nonce or carries a stale one (RFC 9449 §9): `401`,
+    /// `DPoP error="use_dpop_nonce"` and a `DPoP-Nonce` header with a fresh nonce.
+    UseDpopNonce {
+        /// The nonce the client must put in its next proof.
+        nonce: Arc<str>,
+    },
+}
+
+/// Why a DPoP proof was refused (`401 invalid_dpop_proof`, RFC 9449 §4.3, §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidDpopProof {
+    /// The request uses the `DPoP` scheme without a `DPoP` header.
+    Missing,
+    /// The proof is longer than the limit (8 KiB).
+    TooLarge,
+    /// Not a compact JWS of JSON objects.
+    Malformed,
+    /// `typ` is not `dpop+jwt`.
+    WrongType,
+    /// `alg` is missing, symmetric, `none` or not in the allow-list.
+    UnsupportedAlgorithm,
+    /// The header lists `crit` extensions.
+    UnsupportedCritical,
+    /// `jwk` is missing or not a usable public key for `alg`.
+    BadKey,
+    /// `jwk` contains private key members.
+    PrivateKey,
+    /// The signature does not verify with `jwk`.
+    BadSignature,
+    /// A required claim (`jti`, `htm`, `htu`, `iat`) is missing or has the wrong type.
+    MissingClaim(&'static str),
+    /// `htm` is not the request method.
+    MethodMismatch,
+    /// `htu` is not the request URI (external base URL + path).
+    UriMismatch,
+    /// `iat` is outside the accepted window.
+    IatOutOfWindow,
+    /// The proof (its `jti`) was used before.
+    Replayed,
+    /// `ath` is missing.
+    MissingAccessTokenHash,
+    /// `ath` is not the hash of the access token.
+    AccessTokenHashMismatch,
+}
+
+impl InvalidDpopProof {
+    /// The `error_description` sent to the client.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Missing => "DPoP proof is missing",
+            Self::TooLarge => "DPoP proof is too large",
+            Self::Malformed => "DPoP proof is not a well-formed JWT",
+            Self::WrongType => "DPoP proof typ is not dpop+jwt",
+            Self::UnsupportedAlgorithm => "DPoP proof algorithm is not accepted",
+            Self::UnsupportedCritical => "DPoP proof has unsupported critical header parameters",
+            Self::BadKey => "DPoP proof jwk is not a usable public key",
+            Self::PrivateKey => "DPoP proof jwk contains a private key",
+            Self::BadSignature => "DPoP proof signature is invalid",
+            Self::MissingClaim("jti") => "DPoP proof jti is missing or invalid",
+            Self::MissingClaim("htm") => "DPoP proof htm is missing or invalid",
+            Self::MissingClaim("htu") => "DPoP proof htu is missing or invalid",
+            Self::MissingClaim("iat") => "DPoP proof iat is missing or invalid",
+            Self::MissingClaim(_) => "DPoP proof lacks a required claim",
+            Self::MethodMismatch => "DPoP proof htm does not match the request method",
+            Self::UriMismatch => "DPoP proof htu does not match the request URI",
+            Self::IatOutOfWindow => "DPoP proof iat is outside the accepted window",
+            Self::Replayed => "DPoP proof has already been used",
+            Self::MissingAccessTokenHash => "DPoP proof ath is missing",
+            Self::AccessTokenHashMismatch => "DPoP proof ath does not match the access token",
+        }
+    }
 }
 
 /// How a list of required scopes (or roles) is matched.
@@ -160,6 +235,8 @@ pub enum InvalidRequest {
     EmptyToken,
     /// The token is not token68 (RFC 7235) or the header is not visible ASCII.
     BadTokenSyntax,
+    /// More than one `DPoP` header (RFC 9449 §4.3).
+    SeveralDpopProofs,
 }
 
 /// Why a token was rejected (`401 invalid_token`).
@@ -204,6 +281,18 @@ pub enum InvalidToken {
     MissingClaim(&'static str),
     /// The claims do not have the shape the handler asked for.
     UnexpectedClaims,
+    /// A DPoP-bound token (`cnf.jkt`) was sent with the `Bearer` scheme (RFC 9449 §7.2).
+    DpopBoundTokenAsBearer,
+    /// A `DPoP` request carries a token that is not DPoP-bound (no `cnf.jkt`).
+    NotDpopBound,
+    /// The token's `cnf.jkt` is not the thumbprint of the proof's key.
+    KeyBindingMismatch,
+    /// The guard requires DPoP and the token came with the `Bearer` scheme.
+    DpopRequired,
+    /// The token is bound to a client certificate (`cnf["x5t#S256"]`) and none was presented.
+    CertificateRequired,
+    /// The token is bound to another client certificate than the one presented.
+    CertificateMismatch,
 }
 
 impl InvalidRequest {
@@ -215,6 +304,7 @@ impl InvalidRequest {
             Self::RepeatedToken => "access token parameter is repeated",
             Self::EmptyToken => "Bearer scheme without a token",
             Self::BadTokenSyntax => "access token is not valid token68 syntax",
+            Self::SeveralDpopProofs => "more than one DPoP header",
         }
     }
 }
@@ -252,6 +342,12 @@ impl InvalidToken {
             Self::MissingClaim("jti") => "jti claim is required",
             Self::MissingClaim(_) => "a required claim is missing",
             Self::UnexpectedClaims => "token claims do not have the expected shape",
+            Self::DpopBoundTokenAsBearer => "token is DPoP-bound and must be sent with the DPoP scheme",
+            Self::NotDpopBound => "token is not DPoP-bound",
+            Self::KeyBindingMismatch => "token is bound to another key than the DPoP proof",
+            Self::DpopRequired => "a DPoP-bound token is required",
+            Self::CertificateRequired => "token is bound to a client certificate that was not presented",
+            Self::CertificateMismatch => "token is bound to another client certificate",
         }
     }
 }
@@ -261,6 +357,7 @@ impl AuthError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::InvalidDpopProof(_) | Self::UseDpopNonce { .. } => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope { .. } | Self::InsufficientRole { .. } => StatusCode::FORBIDDEN,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -274,6 +371,8 @@ impl AuthError {
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope { .. } | Self::InsufficientRole { .. } => Some("insufficient_scope"),
+            Self::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
+            Self::UseDpopNonce { .. } => Some("use_dpop_nonce"),
             _ => None,
         }
     }
@@ -290,8 +389,13 @@ impl AuthError {
             Self::Unavailable { cause: Unavailable::Introspection, .. } => {
                 "token introspection is temporarily unavailable"
             }
+            Self::Unavailable { cause: Unavailable::ReplayStore, .. } => {
+                "DPoP replay protection is temporarily unavailable"
+            }
             Self::Unavailable { .. } => "the service is temporarily unavailable",
             Self::MissingLayer => "bearer-guard extractor used without BearerGuardLayer",
+            Self::InvalidDpopProof(r) => r.description(),
+            Self::UseDpopNonce { .. } => "DPoP proof must carry the server nonce",
         }
     }
 

@@ -7,11 +7,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum_core::response::{IntoResponse, Response};
-use http::Request;
+use http::{HeaderName, HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::error::AuthError;
 use crate::pipeline::Pipeline;
+
+/// RFC 9449 §8: the header carrying a server nonce.
+const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 use crate::verified::AuthState;
 
 /// Applies a [`BearerGuard`](crate::BearerGuard) to a service: verifies each request's bearer token, puts the
@@ -107,13 +111,28 @@ where
         ResponseFuture {
             inner: Box::pin(async move {
                 let (mut parts, body) = request.into_parts();
-                match pipeline.run(&parts).await {
-                    Ok(token) => {
+                match pipeline.run_with_outcome(&parts).await {
+                    Ok((token, outcome)) => {
                         let responder = Arc::clone(&pipeline.responder);
                         parts.extensions.insert(AuthState { token, responder });
-                        inner.call(Request::from_parts(parts, body)).await.map(IntoResponse::into_response)
+                        let request = Request::from_parts(parts, body);
+                        let mut response = inner.call(request).await.map(IntoResponse::into_response)?;
+                        if let Some(nonce) = outcome.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                            response.headers_mut().insert(DPOP_NONCE, nonce);
+                        }
+                        Ok(response)
                     }
-                    Err(error) => Ok(pipeline.responder.respond(&error)),
+                    Err(error) => {
+                        let mut response = pipeline.responder.respond(&error);
+                        // A custom responder may not know the nonce; the client needs it.
+                        if let AuthError::UseDpopNonce { nonce } = &error
+                            && !response.headers().contains_key(DPOP_NONCE)
+                            && let Ok(value) = HeaderValue::from_str(nonce)
+                        {
+                            response.headers_mut().insert(DPOP_NONCE, value);
+                        }
+                        Ok(response)
+                    }
                 }
             }),
         }

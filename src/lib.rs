@@ -31,8 +31,13 @@ mod keys;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 
+pub use binding::SenderConstraint;
+pub use binding::dpop::nonce::DEFAULT_DPOP_NONCE_PERIOD;
+pub use binding::dpop::{DEFAULT_DPOP_IAT_AHEAD, DEFAULT_DPOP_IAT_BACK, DpopMode};
+pub use binding::mtls::{CertificateHeaderEncoding, ClientCertificate, ClientCertificateSource};
+pub use binding::replay::{BoxFuture, DEFAULT_REPLAY_STORE_CAPACITY, MemoryReplayStore, ReplayStore, ReplayStoreError};
 pub use claims::{AccessTokenClaims, Claims};
-pub use error::{AuthError, ConfigError, InvalidRequest, InvalidToken, ScopeMatch, Unavailable};
+pub use error::{AuthError, ConfigError, InvalidDpopProof, InvalidRequest, InvalidToken, ScopeMatch, Unavailable};
 pub use guard::{BearerGuard, BearerGuardBuilder};
 pub use issuer::Issuer;
 pub use jsonwebtoken::Algorithm;

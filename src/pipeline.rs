@@ -16,7 +16,7 @@ use std::sync::Arc;
 use http::request::Parts;
 
 use crate::authenticate::Authenticator;
-use crate::binding::Binding;
+use crate::binding::{self, Binding};
 use crate::error::AuthError;
 use crate::response::RefusalResponder;
 use crate::revocation::Revocation;
@@ -47,10 +47,20 @@ impl fmt::Debug for Pipeline {
 
 impl Pipeline {
     /// Runs every stage on a request. `Ok(None)` is an anonymous request the guard lets through.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) async fn run(&self, request: &Parts) -> Result<Option<VerifiedToken>, AuthError> {
+        self.run_with_outcome(request).await.map(|(token, _)| token)
+    }
+
+    /// [`run`](Self::run), with what the binding stage adds to a successful answer (a fresh
+    /// `DPoP-Nonce`).
+    pub(crate) async fn run_with_outcome(
+        &self,
+        request: &Parts,
+    ) -> Result<(Option<VerifiedToken>, binding::Outcome), AuthError> {
         let presented = match self.sources.extract(&request.headers, &request.uri) {
             Ok(Some(presented)) => presented,
-            Ok(None) if self.allow_anonymous => return Ok(None),
+            Ok(None) if self.allow_anonymous => return Ok((None, binding::Outcome::default())),
             Ok(None) => return Err(AuthError::MissingToken),
             Err(error) => {
                 tracing::debug!(target: "bearer_guard::refusal", reason = %error, "request refused");
@@ -58,13 +68,16 @@ impl Pipeline {
             }
         };
         let token = self.authenticator.authenticate(presented.token).await?;
+        let mut outcome = binding::Outcome::default();
         if !self.binding.is_empty() {
-            self.binding.check(&token, &presented, request).await?;
+            outcome = self.binding.check(&token, &presented, request).await.inspect_err(|error| {
+                tracing::debug!(target: "bearer_guard::refusal", reason = %error, "request refused");
+            })?;
         }
         if !self.revocation.is_empty() {
             self.revocation.check(&token)?;
         }
-        Ok(Some(token))
+        Ok((Some(token), outcome))
     }
 
     /// Stages 2 and 4 for a token that did not come from a request (no scheme, no binding).

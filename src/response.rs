@@ -5,9 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use axum_core::response::{IntoResponse, Response};
-use http::{HeaderValue, header};
+use http::{HeaderValue, StatusCode, header};
 
-use crate::error::AuthError;
+use crate::binding::dpop::{Dpop, DpopMode};
+use crate::error::{AuthError, InvalidRequest, InvalidToken};
 use crate::scope::set::is_scope_token;
 
 /// Builds the response for a refused request.
@@ -46,11 +47,74 @@ where
 pub(crate) struct Rfc6750 {
     pub(crate) realm: Option<String>,
     pub(crate) resource_metadata: Option<String>,
+    /// The `DPoP` challenge, when the guard accepts DPoP.
+    pub(crate) dpop: Option<DpopChallenge>,
 }
 
 impl RefusalResponder for Rfc6750 {
     fn respond(&self, error: &AuthError) -> Response {
-        error.to_response(self.realm.as_deref(), self.resource_metadata.as_deref())
+        let mut response = error.to_response(self.realm.as_deref(), self.resource_metadata.as_deref());
+        if let Some(dpop) = &self.dpop {
+            dpop.amend(error, &mut response, self.resource_metadata.as_deref());
+        }
+        response
+    }
+}
+
+/// The `DPoP` challenge of RFC 9449 §7.1: `DPoP algs="…"` plus the error. In allowed mode it
+/// follows the `Bearer` challenge as a second `WWW-Authenticate` value; in required mode, and
+/// for errors only a DPoP request can have, it is the only one.
+#[derive(Debug, Clone)]
+pub(crate) struct DpopChallenge {
+    algs: String,
+    required: bool,
+}
+
+impl DpopChallenge {
+    pub(crate) fn of(dpop: &Dpop) -> Option<Self> {
+        match dpop.mode {
+            DpopMode::Off => None,
+            mode => Some(Self { algs: dpop.algs_attribute(), required: mode == DpopMode::Required }),
+        }
+    }
+
+    /// The challenge for `error`.
+    pub(crate) fn challenge(&self, error: &AuthError, resource_metadata: Option<&str>) -> String {
+        let mut out = format!("DPoP algs=\"{}\"", self.algs);
+        if !matches!(error, AuthError::MissingToken)
+            && let Some(code) = error.error_code()
+        {
+            out.push_str(&format!(", error=\"{code}\", error_description=\"{}\"", error.description()));
+        }
+        if let AuthError::InsufficientScope { required, .. } = error {
+            let scopes: Vec<&str> = required.iter().map(|s| &**s).filter(|s| is_scope_token(s)).collect();
+            out.push_str(&format!(", scope=\"{}\"", scopes.join(" ")));
+        }
+        if let Some(url) = resource_metadata {
+            out.push_str(&format!(", resource_metadata=\"{}\"", quoted_safe(url)));
+        }
+        out
+    }
+
+    fn amend(&self, error: &AuthError, response: &mut Response, resource_metadata: Option<&str>) {
+        if !matches!(response.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::BAD_REQUEST) {
+            return;
+        }
+        let dpop_only = self.required
+            || matches!(
+                error,
+                AuthError::InvalidDpopProof(_)
+                    | AuthError::UseDpopNonce { .. }
+                    | AuthError::InvalidRequest(InvalidRequest::SeveralDpopProofs)
+                    | AuthError::InvalidToken(InvalidToken::NotDpopBound | InvalidToken::KeyBindingMismatch)
+            );
+        let Ok(value) = HeaderValue::from_str(&self.challenge(error, resource_metadata)) else { return };
+        let headers = response.headers_mut();
+        if dpop_only {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        } else if headers.contains_key(header::WWW_AUTHENTICATE) {
+            headers.append(header::WWW_AUTHENTICATE, value);
+        }
     }
 }
 
@@ -155,6 +219,11 @@ impl AuthError {
             && let Ok(value) = HeaderValue::from_str(&challenge)
         {
             headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Self::UseDpopNonce { nonce } = self
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            headers.insert("dpop-nonce", value);
         }
         if let Self::Unavailable { retry_after, .. } = self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));

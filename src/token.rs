@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 pub(crate) enum Scheme {
     /// `Authorization: Bearer` (or a query/cookie source, which are bearer tokens too).
     Bearer,
+    /// `Authorization: DPoP` (RFC 9449), with a proof in the `DPoP` header.
+    Dpop,
 }
 
 /// Where in the request the token was found.
@@ -50,11 +52,13 @@ pub(crate) struct TokenSources {
     pub(crate) max_bytes: usize,
     pub(crate) query: bool,
     pub(crate) cookie: Option<String>,
+    /// Whether `Authorization: DPoP` is read (RFC 9449); when off it is a foreign scheme.
+    pub(crate) dpop: bool,
 }
 
 impl Default for TokenSources {
     fn default() -> Self {
-        Self { max_bytes: DEFAULT_MAX_TOKEN_BYTES, query: false, cookie: None }
+        Self { max_bytes: DEFAULT_MAX_TOKEN_BYTES, query: false, cookie: None, dpop: false }
     }
 }
 
@@ -65,11 +69,8 @@ impl TokenSources {
     ///
     /// `Ok(None)` means no token anywhere (or only credentials of another scheme).
     pub(crate) fn extract<'r>(&self, headers: &'r HeaderMap, uri: &'r Uri) -> Result<Option<Presented<'r>>, AuthError> {
-        let mut found = self.header_token(headers)?.map(|token| Presented {
-            scheme: Scheme::Bearer,
-            source: Source::Header,
-            token,
-        });
+        let mut found =
+            self.header_token(headers)?.map(|(scheme, token)| Presented { scheme, source: Source::Header, token });
         if self.query
             && let Some(token) = at_most_one(from_query(uri))?
         {
@@ -86,7 +87,7 @@ impl TokenSources {
         }
     }
 
-    fn header_token<'a>(&self, headers: &'a HeaderMap) -> Result<Option<&'a str>, AuthError> {
+    fn header_token<'a>(&self, headers: &'a HeaderMap) -> Result<Option<(Scheme, &'a str)>, AuthError> {
         let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let Some(value) = values.next() else { return Ok(None) };
         if values.next().is_some() {
@@ -97,15 +98,19 @@ impl TokenSources {
             .map_err(|_| AuthError::InvalidRequest(InvalidRequest::BadTokenSyntax))?
             .trim_matches(|c| c == ' ' || c == '\t');
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
+        let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+            Scheme::Bearer
+        } else if self.dpop && scheme.eq_ignore_ascii_case("dpop") {
+            Scheme::Dpop
+        } else {
             // Credentials of another scheme are not ours: answer as if there were no token.
             return Ok(None);
-        }
+        };
         let token = rest.trim_start_matches(' ');
         if token.is_empty() {
             return Err(AuthError::InvalidRequest(InvalidRequest::EmptyToken));
         }
-        Ok(Some(token))
+        Ok(Some((scheme, token)))
     }
 
     /// The size limit, before any other look at the token.

@@ -11,13 +11,16 @@
 //!
 //! It is served with the limits of `serve.rs` (header-read and idle timeout, connection cap,
 //! request timeout, body limit), so slow or flooding clients cannot lock others out.
+//!
+//! `DPOP` = `off` | `allowed` | `required` (default `allowed`) and `PUBLIC_URL` (the external
+//! base URL DPoP proofs' `htu` is checked against; default `http://` + LISTEN).
 
 mod app;
 mod serve;
 mod tour;
 
-use bearer_guard::BearerGuard;
-use bearer_guard::testing::TestIssuer;
+use bearer_guard::testing::{DpopKey, TestIssuer};
+use bearer_guard::{BearerGuard, BearerGuardBuilder, DpopMode};
 use tracing_subscriber::EnvFilter;
 
 const DEFAULT_AUDIENCE: &str = "https://notes.example.test";
@@ -47,16 +50,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if let Ok(jwks_uri) = std::env::var("JWKS_URI") {
                 builder = builder.jwks_uri(jwks_uri);
             }
-            builder.build()?
+            with_dpop(builder, &base)?.build()?
         }
         Err(_) => {
             let issuer = TestIssuer::start().await;
-            let guard = BearerGuard::builder()
-                .issuer(issuer.issuer())
-                .audience(&audience)
-                .jwks_uri(issuer.jwks_uri())
-                .build()?;
+            let builder =
+                BearerGuard::builder().issuer(issuer.issuer()).audience(&audience).jwks_uri(issuer.jwks_uri());
+            let guard = with_dpop(builder, &base)?.build()?;
             print_curl_commands(&issuer, &audience, &base)?;
+            print_dpop_commands(&issuer, &audience, &base)?;
             embedded = Some(issuer);
             guard
         }
@@ -75,6 +77,35 @@ fn print_curl_commands(issuer: &TestIssuer, audience: &str, base: &str) -> Resul
     for step in tour::tour(issuer, audience)? {
         println!("# {}\n{}\n", step.what, step.curl(base));
     }
+    Ok(())
+}
+
+/// `DPOP` and `PUBLIC_URL` (issue 18's contract).
+fn with_dpop(builder: BearerGuardBuilder, base: &str) -> Result<BearerGuardBuilder, Box<dyn std::error::Error>> {
+    let mode: DpopMode = std::env::var("DPOP").unwrap_or_else(|_| "allowed".to_owned()).parse()?;
+    let public_url = std::env::var("PUBLIC_URL").unwrap_or_else(|_| base.to_owned());
+    Ok(builder.public_url(public_url)?.dpop(mode))
+}
+
+/// Proofs are single-use and live 60 s, so the printed ones work once, right away.
+fn print_dpop_commands(issuer: &TestIssuer, audience: &str, base: &str) -> Result<(), Box<dyn std::error::Error>> {
+    if matches!(std::env::var("DPOP").as_deref(), Ok("off")) {
+        return Ok(());
+    }
+    let public = std::env::var("PUBLIC_URL").unwrap_or_else(|_| base.to_owned());
+    let key = DpopKey::generate(jsonwebtoken::Algorithm::ES256)?;
+    let token = issuer.token().audience(audience).subject("alice").scopes(["notes:read"]).dpop_bound(&key).sign()?;
+    let proof = key.proof("GET", &format!("{public}/notes")).access_token(&token).sign()?;
+    println!("# DPoP (RFC 9449): a DPoP-bound token and ONE proof for GET /notes, valid 60 s, single use");
+    println!(
+        "curl -i {base}/notes -H 'Authorization: DPoP {token}' -H 'DPoP: {proof}'
+"
+    );
+    println!("# the same DPoP-bound token as Bearer -> 401 invalid_token (RFC 9449 §7.2)");
+    println!(
+        "curl -i {base}/notes -H 'Authorization: Bearer {token}'
+"
+    );
     Ok(())
 }
 

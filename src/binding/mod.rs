@@ -1,31 +1,267 @@
-//! Stage 3 of the request path: checking that a sender-constrained token is presented by the
-//! sender it is bound to (RFC 9449 DPoP `cnf.jkt`, RFC 8705 `cnf.x5t#S256`).
+//! Checking a token's binding to its sender: DPoP (RFC 9449) and certificate-bound tokens
+//! (RFC 8705). This runs after the token is verified (or found in the verified-token cache),
+//! on every request.
 //!
-//! A token without a binding passes; each binding mechanism plugs in here.
+//! - A token with `cnf.jkt` must come with the `DPoP` scheme and a valid proof made with that
+//!   key; with the `Bearer` scheme it is refused (RFC 9449 §7.2).
+//! - A `DPoP` request whose token has no `cnf.jkt` is refused.
+//! - A token with `cnf["x5t#S256"]` must come over a connection whose client certificate has
+//!   that thumbprint.
+//!
+//! ```
+//! use axum::{Router, body::Body, routing::get};
+//! use bearer_guard::{BearerGuard, DpopMode, StaticKey};
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let guard = BearerGuard::builder()
+//!     .issuer("my-app")
+//!     .audience("my-api")
+//!     .static_key(StaticKey::hmac_secret(b"an example secret of at least 32 bytes")?)
+//!     .public_url("https://api.example.com")?   // what DPoP proofs' `htu` is checked against
+//!     .dpop(DpopMode::Allowed)
+//!     .build()?;
+//! let app = Router::new().route("/", get(|| async { "hi" })).route_layer(guard.layer());
+//!
+//! let response = app.oneshot(Request::get("/").body(Body::empty())?).await?;
+//! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+//! let challenges: Vec<_> = response.headers().get_all("www-authenticate").iter().collect();
+//! assert_eq!(challenges[0], "Bearer realm=\"api\"");
+//! assert!(challenges[1].to_str()?.starts_with("DPoP algs=\"ES256"));
+//! # Ok(())
+//! # }
+//! ```
+
+pub(crate) mod dpop;
+pub(crate) mod mtls;
+pub(crate) mod replay;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use http::request::Parts;
+use serde_json::Value;
 
-use crate::error::AuthError;
-use crate::token::Presented;
+use self::dpop::htu::PublicBase;
+use self::dpop::nonce::Nonces;
+use self::dpop::{DEFAULT_DPOP_IAT_AHEAD, DEFAULT_DPOP_IAT_BACK, Dpop, DpopMode};
+use self::mtls::ClientCertificateSource;
+use self::replay::{MemoryReplayStore, ReplayStore};
+use crate::error::{AuthError, ConfigError, InvalidToken};
+use crate::keys::AlgSet;
+use crate::token::{Presented, Scheme};
 use crate::verified::VerifiedToken;
 
-/// The binding checks a guard runs, in order. Empty by default.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Binding {}
+/// How a token is bound to its sender. Read it with [`VerifiedToken::sender_constraint`]; the
+/// guard has checked it for the current request (the proof's key, or the client certificate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SenderConstraint {
+    /// DPoP-bound (RFC 9449): the RFC 7638 thumbprint of the client's proof key (`cnf.jkt`).
+    Dpop {
+        /// base64url SHA-256 JWK thumbprint.
+        jkt: String,
+    },
+    /// Certificate-bound (RFC 8705): the SHA-256 thumbprint of the client certificate
+    /// (`cnf["x5t#S256"]`).
+    Certificate {
+        /// base64url SHA-256 of the certificate's DER.
+        x5t_s256: String,
+    },
+}
 
-impl Binding {
-    /// Whether the token's binding (if any) holds for this request.
-    pub(crate) async fn check(
-        &self,
-        _token: &VerifiedToken,
-        _presented: &Presented<'_>,
-        _request: &Parts,
-    ) -> Result<(), AuthError> {
-        Ok(())
+impl VerifiedToken {
+    /// How the token is bound to its sender (`None` for a plain bearer token). Handlers can log
+    /// it for audit.
+    ///
+    /// ```
+    /// use bearer_guard::{SenderConstraint, VerifiedToken};
+    ///
+    /// async fn handler(token: VerifiedToken) -> String {
+    ///     match token.sender_constraint() {
+    ///         Some(SenderConstraint::Dpop { jkt }) => format!("DPoP key {jkt}"),
+    ///         Some(SenderConstraint::Certificate { x5t_s256 }) => format!("certificate {x5t_s256}"),
+    ///         Some(_) | None => "bearer".to_owned(),
+    ///     }
+    /// }
+    /// ```
+    pub fn sender_constraint(&self) -> Option<SenderConstraint> {
+        let cnf = self.claims().get("cnf")?;
+        if let Some(jkt) = cnf.get("jkt").and_then(Value::as_str) {
+            return Some(SenderConstraint::Dpop { jkt: jkt.to_owned() });
+        }
+        cnf.get("x5t#S256")
+            .and_then(Value::as_str)
+            .map(|x5t| SenderConstraint::Certificate { x5t_s256: x5t.to_owned() })
     }
 
-    /// Whether there is nothing to check, so the pipeline can skip the stage.
+    /// Whether the token is sender-constrained (DPoP or certificate-bound).
+    pub fn is_sender_constrained(&self) -> bool {
+        self.sender_constraint().is_some()
+    }
+}
+
+/// The binding stage of a guard.
+#[derive(Debug)]
+pub(crate) struct Binding {
+    pub(crate) dpop: Dpop,
+    pub(crate) certificates: ClientCertificateSource,
+}
+
+/// What a passed binding check adds to the answer.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// A `DPoP-Nonce` to send with the (successful) answer.
+    pub(crate) dpop_nonce: Option<String>,
+}
+
+impl Binding {
+    /// Checks that `token` (verified, as `presented` in `request`) is used by its sender.
+    pub(crate) async fn check(
+        &self,
+        token: &VerifiedToken,
+        presented: &Presented<'_>,
+        request: &Parts,
+    ) -> Result<Outcome, AuthError> {
+        let cnf = match token.claims().get("cnf") {
+            None => None,
+            Some(Value::Object(cnf)) => Some(cnf),
+            Some(_) => return Err(AuthError::InvalidToken(InvalidToken::InvalidClaim("cnf"))),
+        };
+        let jkt = match cnf.and_then(|c| c.get("jkt")) {
+            None => None,
+            Some(Value::String(jkt)) => Some(jkt.as_str()),
+            Some(_) => return Err(AuthError::InvalidToken(InvalidToken::InvalidClaim("cnf"))),
+        };
+        let mut outcome = Outcome::default();
+        match presented.scheme {
+            Scheme::Bearer if jkt.is_some() => {
+                return Err(AuthError::InvalidToken(InvalidToken::DpopBoundTokenAsBearer));
+            }
+            Scheme::Bearer if self.dpop.mode == DpopMode::Required => {
+                return Err(AuthError::InvalidToken(InvalidToken::DpopRequired));
+            }
+            Scheme::Bearer => {}
+            Scheme::Dpop => {
+                let (method, path, headers) = (&request.method, request.uri.path(), &request.headers);
+                let accepted =
+                    self.dpop.check(method, path, headers, presented.token, jkt, crate::clock::now_secs()).await?;
+                outcome.dpop_nonce = accepted.fresh_nonce;
+            }
+        }
+        match cnf.and_then(|c| c.get("x5t#S256")) {
+            None => {}
+            Some(Value::String(x5t)) => self.certificates.check(x5t, &request.headers, &request.extensions)?,
+            Some(_) => return Err(AuthError::InvalidToken(InvalidToken::InvalidClaim("cnf"))),
+        }
+        Ok(outcome)
+    }
+}
+
+impl Binding {
+    /// Whether there is nothing to check, so the pipeline can skip the stage. Never: a
+    /// DPoP-bound or certificate-bound token is refused without its proof in every mode.
     pub(crate) fn is_empty(&self) -> bool {
-        true
+        false
+    }
+}
+
+impl Default for Binding {
+    /// DPoP off (no public URL), certificates from the TLS acceptor.
+    fn default() -> Self {
+        Binding {
+            dpop: Dpop {
+                mode: DpopMode::Off,
+                base: None,
+                iat_back: DEFAULT_DPOP_IAT_BACK.as_secs_f64(),
+                iat_ahead: DEFAULT_DPOP_IAT_AHEAD.as_secs_f64(),
+                algs: AlgSet::ASYMMETRIC,
+                store: Arc::new(MemoryReplayStore::default()),
+                nonces: None,
+                retry_after: Duration::from_secs(1),
+            },
+            certificates: ClientCertificateSource::default(),
+        }
+    }
+}
+
+/// The binding settings of a guard builder.
+#[derive(Clone)]
+pub(crate) struct BindingSettings {
+    pub(crate) mode: Option<DpopMode>,
+    pub(crate) public_url: Option<PublicBase>,
+    pub(crate) iat_back: Duration,
+    pub(crate) iat_ahead: Duration,
+    pub(crate) algs: Option<AlgSet>,
+    pub(crate) store: Option<Arc<dyn ReplayStore>>,
+    pub(crate) nonces: Option<(Vec<u8>, Duration)>,
+    pub(crate) certificates: ClientCertificateSource,
+}
+
+impl Default for BindingSettings {
+    fn default() -> Self {
+        Self {
+            mode: None,
+            public_url: None,
+            iat_back: DEFAULT_DPOP_IAT_BACK,
+            iat_ahead: DEFAULT_DPOP_IAT_AHEAD,
+            algs: None,
+            store: None,
+            nonces: None,
+            certificates: ClientCertificateSource::default(),
+        }
+    }
+}
+
+impl BindingSettings {
+    /// Checks the settings. Without a public URL the default mode is `Off` (a proof's `htu`
+    /// can't be checked against the `Host` header, which the client chooses).
+    pub(crate) fn build(self, guard_algs: AlgSet) -> Result<Binding, ConfigError> {
+        let mode = match (self.mode, &self.public_url) {
+            (Some(DpopMode::Off), _) | (None, None) => DpopMode::Off,
+            (Some(mode), Some(_)) => mode,
+            (None, Some(_)) => DpopMode::Allowed,
+            (Some(_), None) => {
+                return Err(ConfigError::InvalidSetting {
+                    name: "dpop",
+                    reason: "DPoP needs public_url (the external base URL proofs are checked against)",
+                });
+            }
+        };
+        if self.iat_back > Duration::from_secs(3600) || self.iat_ahead > Duration::from_secs(300) {
+            return Err(ConfigError::InvalidSetting {
+                name: "dpop_iat_window",
+                reason: "at most 1 hour back and 5 minutes ahead",
+            });
+        }
+        let algs = self.algs.unwrap_or(guard_algs.union(AlgSet::ASYMMETRIC)).intersect(AlgSet::ASYMMETRIC);
+        if mode != DpopMode::Off && algs.is_empty() {
+            return Err(ConfigError::InvalidSetting { name: "dpop_algorithms", reason: "no asymmetric algorithm" });
+        }
+        let nonces = match self.nonces {
+            Some((secret, _)) if secret.len() < 32 => {
+                return Err(ConfigError::InvalidSetting {
+                    name: "dpop_nonces",
+                    reason: "secret shorter than 32 bytes",
+                });
+            }
+            Some((secret, period)) => Some(Nonces::new(&secret, period)),
+            None => None,
+        };
+        Ok(Binding {
+            dpop: Dpop {
+                mode,
+                base: self.public_url,
+                iat_back: self.iat_back.as_secs_f64(),
+                iat_ahead: self.iat_ahead.as_secs_f64(),
+                algs,
+                store: self.store.unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
+                nonces,
+                retry_after: Duration::from_secs(1),
+            },
+            certificates: self.certificates,
+        })
     }
 }

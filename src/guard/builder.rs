@@ -8,7 +8,11 @@ use jsonwebtoken::Algorithm;
 
 use crate::authenticate::Authenticator;
 use crate::backend::install_crypto_provider;
-use crate::binding::Binding;
+use crate::binding::BindingSettings;
+use crate::binding::dpop::DpopMode;
+use crate::binding::dpop::htu::PublicBase;
+use crate::binding::mtls::ClientCertificateSource;
+use crate::binding::replay::ReplayStore;
 use crate::error::ConfigError;
 use crate::guard::BearerGuard;
 use crate::issuer::Issuer;
@@ -18,7 +22,7 @@ use crate::jws::verifier::JwsVerifier;
 use crate::keys::fetch::Fetcher;
 use crate::keys::{AlgSet, KeyCachePolicy, StaticKey};
 use crate::pipeline::Pipeline;
-use crate::response::{RefusalResponder, Rfc6750};
+use crate::response::{DpopChallenge, RefusalResponder, Rfc6750};
 use crate::revocation::Revocation;
 use crate::scope::set::{RoleSource, ScopeSources};
 use crate::token::TokenSources;
@@ -49,6 +53,9 @@ pub struct BearerGuardBuilder {
     client: Option<reqwest::Client>,
     scopes: ScopeSources,
     verified_cache: Option<u64>,
+    binding: BindingSettings,
+    /// A setting refused by its setter, reported by `build`: (setting, reason).
+    binding_error: Option<(&'static str, &'static str)>,
 }
 
 impl Default for BearerGuardBuilder {
@@ -68,6 +75,8 @@ impl Default for BearerGuardBuilder {
             client: None,
             scopes: ScopeSources::default(),
             verified_cache: Some(DEFAULT_VERIFIED_CACHE_CAPACITY),
+            binding: BindingSettings::default(),
+            binding_error: None,
         }
     }
 }
@@ -254,9 +263,82 @@ impl BearerGuardBuilder {
         self
     }
 
+    /// The external base URL of this API (`https://api.example.com`, optionally with a path
+    /// prefix), as clients see it through proxies. DPoP proofs' `htu` is checked against it plus
+    /// the request path; the `Host` header is never trusted for that. Setting it turns DPoP on
+    /// in [`DpopMode::Allowed`] unless [`dpop`](Self::dpop) says otherwise.
+    pub fn public_url(mut self, url: impl AsRef<str>) -> Result<Self, ConfigError> {
+        let url = url.as_ref();
+        let base = PublicBase::parse(url).map_err(|reason| ConfigError::InvalidUrl { url: url.to_owned(), reason })?;
+        self.binding.public_url = Some(base);
+        Ok(self)
+    }
+
+    /// How DPoP (RFC 9449) is treated: off, allowed next to `Bearer` (the default once a
+    /// [`public_url`](Self::public_url) is set), or required. Allowed and required need a
+    /// public URL. A DPoP-bound token sent as `Bearer` is refused in every mode.
+    pub fn dpop(mut self, mode: DpopMode) -> Self {
+        self.binding.mode = Some(mode);
+        self
+    }
+
+    /// The accepted age of a DPoP proof's `iat` (default 60 s back, 5 s ahead). The replay
+    /// store keeps each proof for `back + ahead`.
+    pub fn dpop_iat_window(mut self, back: Duration, ahead: Duration) -> Self {
+        self.binding.iat_back = back;
+        self.binding.iat_ahead = ahead;
+        self
+    }
+
+    /// The algorithms accepted for DPoP proofs (asymmetric only; default: ES256, ES384,
+    /// RS256/384/512, PS256/384/512, EdDSA). Listed in the `DPoP` challenge's `algs`.
+    pub fn dpop_algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.binding.algs = Some(AlgSet::of(algorithms));
+        self
+    }
+
+    /// Where used DPoP proofs are remembered (default: [`MemoryReplayStore`](crate::MemoryReplayStore)
+    /// with room for 200 000 proofs). Replicas behind one load balancer need a shared store.
+    pub fn dpop_replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.binding.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Requires server nonces in DPoP proofs (RFC 9449 §9): stateless, an HMAC of a time step
+    /// under `secret` (at least 32 bytes; replicas sharing it agree), rotated every 5 minutes
+    /// by default and accepted for two periods. Off by default.
+    pub fn dpop_nonces(mut self, secret: impl AsRef<[u8]>) -> Self {
+        let period = self.binding.nonces.as_ref().map_or(crate::DEFAULT_DPOP_NONCE_PERIOD, |(_, p)| *p);
+        self.binding.nonces = Some((secret.as_ref().to_vec(), period));
+        self
+    }
+
+    /// How often the DPoP server nonce rotates (default 5 minutes); needs
+    /// [`dpop_nonces`](Self::dpop_nonces) first.
+    pub fn dpop_nonce_period(mut self, period: Duration) -> Self {
+        match &mut self.binding.nonces {
+            Some((_, p)) => *p = period,
+            None => {
+                self.binding_error = Some(("dpop_nonce_period", "set `.dpop_nonces(..)` first"));
+            }
+        }
+        self
+    }
+
+    /// Where the client certificate of RFC 8705 certificate-bound tokens comes from (default:
+    /// a [`ClientCertificate`](crate::ClientCertificate) request extension set by the TLS
+    /// acceptor).
+    pub fn client_certificate_source(mut self, source: ClientCertificateSource) -> Self {
+        self.binding.certificates = source;
+        self
+    }
+
     /// Checks the configuration and builds the guard. No network I/O.
     pub fn build(self) -> Result<BearerGuard, ConfigError> {
         install_crypto_provider();
+        if let Some((name, reason)) = self.binding_error {
+            return Err(ConfigError::InvalidSetting { name, reason });
+        }
         if self.leeway > Duration::from_secs(MAX_LEEWAY_SECS) {
             return Err(ConfigError::InvalidSetting {
                 name: "leeway",
@@ -307,12 +389,20 @@ impl BearerGuardBuilder {
         };
         let issuers =
             issuers.into_iter().map(|i| i.build(allowed, &self.policy, &client)).collect::<Result<Box<[_]>, _>>()?;
+        let binding = self.binding.build(allowed)?;
+        let dpop_challenge = DpopChallenge::of(&binding.dpop);
         let responder = self.responder.unwrap_or_else(|| {
-            Arc::new(Rfc6750 { realm: self.realm.clone(), resource_metadata: self.resource_metadata.clone() })
+            Arc::new(Rfc6750 {
+                realm: self.realm.clone(),
+                resource_metadata: self.resource_metadata.clone(),
+                dpop: dpop_challenge,
+            })
         });
+        let mut sources = self.sources;
+        sources.dpop = binding.dpop.mode != DpopMode::Off;
         Ok(BearerGuard {
             pipeline: Arc::new(Pipeline {
-                sources: self.sources,
+                sources,
                 authenticator: Authenticator {
                     jws: JwsVerifier {
                         issuers,
@@ -324,7 +414,7 @@ impl BearerGuardBuilder {
                     cache: self.verified_cache.map(VerifiedCache::new),
                     introspection: None,
                 },
-                binding: Binding::default(),
+                binding,
                 revocation: Revocation::default(),
                 allow_anonymous: self.allow_anonymous,
                 responder,

@@ -16,7 +16,7 @@ pub(super) struct TestKey {
     pub(super) kid: String,
     pub(super) alg: Algorithm,
     pub(super) encoding: EncodingKey,
-    jwk: Value,
+    pub(super) jwk: Value,
 }
 
 impl fmt::Debug for TestKey {

@@ -65,6 +65,9 @@ use self::keys::{TestKey, jwks_document};
 pub use self::server::Failure;
 pub use self::tokens::TokenBuilder;
 
+mod dpop;
+pub use self::dpop::{DpopKey, ProofBuilder};
+
 /// A test identity provider: signing keys, a JWKS and a discovery document served on
 /// `127.0.0.1` with an ephemeral port, and a token minter.
 ///

@@ -125,6 +125,8 @@ function createProvider(issuer) {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // RFC 9449: a token request with a DPoP proof gets a DPoP-bound token (cnf.jkt).
+      dPoP: { enabled: true },
       introspection: { enabled: true },
       resourceIndicators: {
         enabled: true,
