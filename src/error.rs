@@ -188,6 +188,9 @@ pub enum InvalidToken {
     MissingClaim(&'static str),
     /// The claims do not have the shape the handler asked for.
     UnexpectedClaims,
+    /// The authorization server's introspection answer says the token is not active
+    /// (RFC 7662: unknown, expired, revoked, or `active` not the JSON boolean `true`).
+    Inactive,
 }
 
 impl InvalidRequest {
@@ -236,6 +239,7 @@ impl InvalidToken {
             Self::MissingClaim("jti") => "jti claim is required",
             Self::MissingClaim(_) => "a required claim is missing",
             Self::UnexpectedClaims => "token claims do not have the expected shape",
+            Self::Inactive => "token is not active",
         }
     }
 }
