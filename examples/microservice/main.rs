@@ -8,11 +8,16 @@
 //! discovery unless `JWKS_URI` is set), `JWKS_URI`, `AUDIENCE` (default
 //! `https://notes.example.test`), `RUST_LOG`. Without `ISSUER`, the service starts its own
 //! in-process test issuer, trusts it, and prints ready-to-paste `curl` commands.
+//!
+//! Opaque tokens (RFC 7662): with `INTROSPECTION_CLIENT_ID` and `INTROSPECTION_CLIENT_SECRET`
+//! set, tokens that are not JWTs of the issuer are introspected at its discovered
+//! `introspection_endpoint` with `client_secret_basic`; `INTROSPECTION_AUTH=client_secret_post`
+//! switches the method.
 
 mod app;
 
-use bearer_guard::BearerGuard;
 use bearer_guard::testing::TestIssuer;
+use bearer_guard::{BearerGuard, ClientAuth, Introspection};
 use tracing_subscriber::EnvFilter;
 
 const DEFAULT_AUDIENCE: &str = "https://notes.example.test";
@@ -36,6 +41,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if let Ok(jwks_uri) = std::env::var("JWKS_URI") {
                 builder = builder.jwks_uri(jwks_uri);
             }
+            if let Some(introspection) = introspection_from_env()? {
+                builder = builder.introspection(introspection);
+            }
             builder.build()?
         }
         Err(_) => {
@@ -44,6 +52,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .issuer(issuer.issuer())
                 .audience(&audience)
                 .jwks_uri(issuer.jwks_uri())
+                .introspection(
+                    Introspection::new(
+                        TestIssuer::INTROSPECTION_CLIENT_ID,
+                        ClientAuth::client_secret_basic(TestIssuer::INTROSPECTION_CLIENT_SECRET),
+                    )
+                    .endpoint(issuer.introspection_endpoint()),
+                )
                 .build()?;
             print_curl_commands(&issuer, &audience, &base)?;
             embedded = Some(issuer);
@@ -56,6 +71,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(embedded);
     tracing::info!("shut down");
     Ok(())
+}
+
+/// `INTROSPECTION_CLIENT_ID` + `INTROSPECTION_CLIENT_SECRET` (+ `INTROSPECTION_AUTH`).
+fn introspection_from_env() -> Result<Option<Introspection>, Box<dyn std::error::Error>> {
+    let (Ok(id), Ok(secret)) = (std::env::var("INTROSPECTION_CLIENT_ID"), std::env::var("INTROSPECTION_CLIENT_SECRET"))
+    else {
+        return Ok(None);
+    };
+    let auth = match std::env::var("INTROSPECTION_AUTH").as_deref() {
+        Err(_) | Ok("client_secret_basic") => ClientAuth::client_secret_basic(secret),
+        Ok("client_secret_post") => ClientAuth::client_secret_post(secret),
+        Ok(other) => {
+            return Err(format!("INTROSPECTION_AUTH={other}: use client_secret_basic or client_secret_post").into());
+        }
+    };
+    Ok(Some(Introspection::new(id, auth)))
 }
 
 fn print_curl_commands(issuer: &TestIssuer, audience: &str, base: &str) -> Result<(), Box<dyn std::error::Error>> {
@@ -77,6 +108,10 @@ fn print_curl_commands(issuer: &TestIssuer, audience: &str, base: &str) -> Resul
     println!("curl -i -X DELETE {base}/notes/1 -H 'Authorization: Bearer {admin}'\n");
     println!("# expired: -> 401 invalid_token \"token has expired\"");
     println!("curl -i {base}/me -H 'Authorization: Bearer {expired}'\n");
+    let opaque =
+        issuer.opaque_token().audience(audience).subject("alice").scopes(["notes:read"]).expires_in(3600).issue();
+    println!("# opaque token (RFC 7662 introspection at the test issuer, then cached): GET /notes -> 200");
+    println!("curl -i {base}/notes -H 'Authorization: Bearer {opaque}'\n");
     println!("# no token: -> 401 with a bare Bearer challenge");
     println!("curl -i {base}/me\n");
     Ok(())
