@@ -137,7 +137,7 @@ impl Introspector {
             }
             Verdict::Inactive(reason) => reason,
         };
-        tracing::info!(reason = refused.description(), iss = &*self.rules.issuer, "token refused by introspection");
+        tracing::debug!(target: "bearer_guard::refusal", reason = refused.description(), iss = &*self.rules.issuer, "token refused by introspection");
         Err(AuthError::InvalidToken(refused))
     }
 
