@@ -19,8 +19,7 @@ use crate::error::InvalidToken;
 use crate::issuer::KeySource;
 use crate::keys::AlgSet;
 use crate::keys::{Selection, VerifyingKey};
-use crate::scope::Scopes;
-use crate::scope::set::ScopeSources;
+use crate::scope::set::{Roles, ScopeSources, Scopes};
 use crate::verified::VerifiedToken;
 
 use super::request::CallError;
@@ -66,9 +65,11 @@ pub(crate) fn check(answer: Option<Map<String, Value>>, rules: &Rules, now: f64,
                 answer.insert("iss".to_owned(), Value::String(rules.issuer.to_string()));
             }
             let scopes = Scopes::from_claims(&answer, &rules.scopes);
+            let roles = Roles::from_claims(&answer, &rules.scopes);
             let token = VerifiedToken::new(
                 Value::Object(answer),
                 scopes,
+                roles,
                 Arc::clone(&rules.issuer),
                 None,
                 exp.unwrap_or(fallback_exp),

@@ -70,7 +70,14 @@ mod tests {
     use std::sync::Arc;
 
     fn active(exp: Option<f64>) -> Verdict {
-        let token = VerifiedToken::new(serde_json::json!({}), Scopes::default(), Arc::from("i"), None, 0.0);
+        let token = VerifiedToken::new(
+            serde_json::json!({}),
+            Scopes::default(),
+            crate::scope::set::Roles::default(),
+            Arc::from("i"),
+            None,
+            0.0,
+        );
         Verdict::Active { token, exp }
     }
 
