@@ -18,16 +18,7 @@ use crate::verified_cache::{self, VerifiedCache};
 /// A boxed future, as the object-safe seams of the pipeline return.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Which tokens an introspecting issuer is asked about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[allow(dead_code)] // Filled by the introspection stage.
-pub(crate) enum IntrospectionMode {
-    /// Only tokens that are not a JWS of a trusted issuer (opaque tokens).
-    #[default]
-    OpaqueOnly,
-    /// Every token, JWTs too (revocation seen at once).
-    All,
-}
+pub(crate) use crate::introspection::IntrospectionMode;
 
 /// The seam for RFC 7662 introspection: asks the authorization server about a token.
 pub(crate) trait Introspect: Send + Sync + fmt::Debug {

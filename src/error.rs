@@ -293,6 +293,9 @@ pub enum InvalidToken {
     CertificateRequired,
     /// The token is bound to another client certificate than the one presented.
     CertificateMismatch,
+    /// The authorization server's introspection answer says the token is not active
+    /// (RFC 7662: unknown, expired, revoked, or `active` not the JSON boolean `true`).
+    Inactive,
 }
 
 impl InvalidRequest {
@@ -348,6 +351,7 @@ impl InvalidToken {
             Self::DpopRequired => "a DPoP-bound token is required",
             Self::CertificateRequired => "token is bound to a client certificate that was not presented",
             Self::CertificateMismatch => "token is bound to another client certificate",
+            Self::Inactive => "token is not active",
         }
     }
 }

@@ -31,6 +31,7 @@ pub struct Issuer {
     pub(crate) jwks_uri: Option<String>,
     pub(crate) static_keys: Vec<StaticKey>,
     pub(crate) any_audience: bool,
+    pub(crate) introspection: Option<crate::introspection::Introspection>,
 }
 
 impl Issuer {
@@ -43,6 +44,7 @@ impl Issuer {
             jwks_uri: None,
             static_keys: Vec::new(),
             any_audience: false,
+            introspection: None,
         }
     }
 
@@ -68,6 +70,13 @@ impl Issuer {
     /// mint tokens for this API alone.
     pub fn dangerous_accept_any_audience(mut self, enabled: bool) -> Self {
         self.any_audience = enabled;
+        self
+    }
+
+    /// Introspects this issuer's opaque tokens (RFC 7662). At most one trusted issuer may:
+    /// an opaque token carries no `iss` to choose by.
+    pub fn introspection(mut self, introspection: crate::introspection::Introspection) -> Self {
+        self.introspection = Some(introspection);
         self
     }
 

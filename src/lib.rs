@@ -23,6 +23,7 @@ mod backend;
 mod clock;
 mod error;
 mod guard;
+mod introspection;
 mod issuer;
 mod keys;
 
@@ -39,6 +40,10 @@ pub use binding::replay::{BoxFuture, DEFAULT_REPLAY_STORE_CAPACITY, MemoryReplay
 pub use claims::{AccessTokenClaims, Claims};
 pub use error::{AuthError, ConfigError, InvalidDpopProof, InvalidRequest, InvalidToken, ScopeMatch, Unavailable};
 pub use guard::{BearerGuard, BearerGuardBuilder};
+pub use introspection::{
+    AssertionAudience, ClientAuth, DEFAULT_INTROSPECTION_CACHE_TTL, DEFAULT_INTROSPECTION_MAX_IN_FLIGHT,
+    DEFAULT_INTROSPECTION_NEGATIVE_TTL, Introspection, IntrospectionMode,
+};
 pub use issuer::Issuer;
 pub use jsonwebtoken::Algorithm;
 pub use jws::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS};

@@ -14,13 +14,18 @@
 //!
 //! `DPOP` = `off` | `allowed` | `required` (default `allowed`) and `PUBLIC_URL` (the external
 //! base URL DPoP proofs' `htu` is checked against; default `http://` + LISTEN).
+//!
+//! Opaque tokens (RFC 7662): with `INTROSPECTION_CLIENT_ID` and `INTROSPECTION_CLIENT_SECRET`
+//! set, tokens that are not JWTs of the issuer are introspected at its discovered
+//! `introspection_endpoint` with `client_secret_basic`; `INTROSPECTION_AUTH=client_secret_post`
+//! switches the method.
 
 mod app;
 mod serve;
 mod tour;
 
 use bearer_guard::testing::{DpopKey, TestIssuer};
-use bearer_guard::{BearerGuard, BearerGuardBuilder, DpopMode};
+use bearer_guard::{BearerGuard, BearerGuardBuilder, ClientAuth, DpopMode, Introspection};
 use tracing_subscriber::EnvFilter;
 
 const DEFAULT_AUDIENCE: &str = "https://notes.example.test";
@@ -50,12 +55,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if let Ok(jwks_uri) = std::env::var("JWKS_URI") {
                 builder = builder.jwks_uri(jwks_uri);
             }
+            if let Some(introspection) = introspection_from_env()? {
+                builder = builder.introspection(introspection);
+            }
             with_dpop(builder, &base)?.build()?
         }
         Err(_) => {
             let issuer = TestIssuer::start().await;
-            let builder =
-                BearerGuard::builder().issuer(issuer.issuer()).audience(&audience).jwks_uri(issuer.jwks_uri());
+            let builder = BearerGuard::builder()
+                .issuer(issuer.issuer())
+                .audience(&audience)
+                .jwks_uri(issuer.jwks_uri())
+                .introspection(
+                    Introspection::new(
+                        TestIssuer::INTROSPECTION_CLIENT_ID,
+                        ClientAuth::client_secret_basic(TestIssuer::INTROSPECTION_CLIENT_SECRET),
+                    )
+                    .endpoint(issuer.introspection_endpoint()),
+                );
             let guard = with_dpop(builder, &base)?.build()?;
             print_curl_commands(&issuer, &audience, &base)?;
             print_dpop_commands(&issuer, &audience, &base)?;
@@ -70,6 +87,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(embedded);
     tracing::info!("shut down");
     Ok(())
+}
+
+/// `INTROSPECTION_CLIENT_ID` + `INTROSPECTION_CLIENT_SECRET` (+ `INTROSPECTION_AUTH`).
+fn introspection_from_env() -> Result<Option<Introspection>, Box<dyn std::error::Error>> {
+    let (Ok(id), Ok(secret)) = (std::env::var("INTROSPECTION_CLIENT_ID"), std::env::var("INTROSPECTION_CLIENT_SECRET"))
+    else {
+        return Ok(None);
+    };
+    let auth = match std::env::var("INTROSPECTION_AUTH").as_deref() {
+        Err(_) | Ok("client_secret_basic") => ClientAuth::client_secret_basic(secret),
+        Ok("client_secret_post") => ClientAuth::client_secret_post(secret),
+        Ok(other) => {
+            return Err(format!("INTROSPECTION_AUTH={other}: use client_secret_basic or client_secret_post").into());
+        }
+    };
+    Ok(Some(Introspection::new(id, auth)))
 }
 
 fn print_curl_commands(issuer: &TestIssuer, audience: &str, base: &str) -> Result<(), Box<dyn std::error::Error>> {

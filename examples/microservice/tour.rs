@@ -45,6 +45,9 @@ pub fn tour(issuer: &TestIssuer, audience: &str) -> Result<Vec<Try>, TestIssuerE
     let write = token(&["notes:read", "notes:write"], 3600)?;
     let admin = token(&["notes:read", "notes:write", "admin"], 3600)?;
     let expired = token(&["notes:read"], -3600)?;
+    // An opaque token: the guard asks the test issuer's RFC 7662 endpoint, then caches the answer.
+    let opaque =
+        issuer.opaque_token().audience(audience).subject("alice").scopes(["notes:read"]).expires_in(3600).issue();
     let hello = Some(r#"{"text":"hello"}"#);
     let t = |what, status, method, path, token: Option<&String>, body| Try {
         what,
@@ -67,6 +70,7 @@ pub fn tour(issuer: &TestIssuer, audience: &str) -> Result<Vec<Try>, TestIssuerE
         t("read+write: POST /notes -> 201", 201, "POST", "/notes", Some(&write), hello),
         t("admin: DELETE /notes/1 -> 204 (404 if there is no note 1)", 204, "DELETE", "/notes/1", Some(&admin), None),
         t("expired: -> 401 invalid_token \"token has expired\"", 401, "GET", "/me", Some(&expired), None),
-        t("no token: -> 401 with a bare Bearer challenge", 401, "GET", "/me", None, None),
+        t("opaque token (introspected, then cached): GET /notes -> 200", 200, "GET", "/notes", Some(&opaque), None),
+        t("no token: -> 401 with a Bearer challenge (and a DPoP one unless DPOP=off)", 401, "GET", "/me", None, None),
     ])
 }

@@ -333,6 +333,13 @@ impl BearerGuardBuilder {
         self
     }
 
+    /// Introspects opaque tokens of the [`issuer`](Self::issuer) at its RFC 7662 endpoint
+    /// (see [`Introspection`](crate::Introspection)).
+    pub fn introspection(mut self, introspection: crate::introspection::Introspection) -> Self {
+        self.primary = self.primary.introspection(introspection);
+        self
+    }
+
     /// Checks the configuration and builds the guard. No network I/O.
     pub fn build(self) -> Result<BearerGuard, ConfigError> {
         install_crypto_provider();
@@ -355,7 +362,8 @@ impl BearerGuardBuilder {
         let primary_used = !self.primary.audiences.is_empty()
             || self.primary.jwks_uri.is_some()
             || !self.primary.static_keys.is_empty()
-            || self.primary.any_audience;
+            || self.primary.any_audience
+            || self.primary.introspection.is_some();
         if !self.primary.issuer.is_empty() {
             issuers.push(self.primary);
         } else if primary_used {
@@ -387,10 +395,35 @@ impl BearerGuardBuilder {
             Some(client) => client,
             None => Fetcher::default_client(self.policy.fetch_timeout).map_err(ConfigError::HttpClient)?,
         };
+        let mut introspections: Vec<(usize, crate::introspection::Introspection)> = issuers
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, issuer)| issuer.introspection.take().map(|c| (i, c)))
+            .collect();
+        if introspections.len() > 1 {
+            return Err(ConfigError::InvalidSetting {
+                name: "introspection",
+                reason: "only one trusted issuer may introspect: an opaque token carries no iss to choose by",
+            });
+        }
         let issuers =
             issuers.into_iter().map(|i| i.build(allowed, &self.policy, &client)).collect::<Result<Box<[_]>, _>>()?;
         let binding = self.binding.build(allowed)?;
         let dpop_challenge = DpopChallenge::of(&binding.dpop);
+        let introspection = match introspections.pop() {
+            Some((index, config)) => {
+                let issuer = issuers.get(index).ok_or(ConfigError::MissingIssuer)?;
+                Some(Arc::new(crate::introspection::Introspector::new(
+                    config,
+                    issuer,
+                    self.leeway.as_secs(),
+                    self.scopes.clone(),
+                    &client,
+                    &self.policy,
+                )?))
+            }
+            None => None,
+        };
         let responder = self.responder.unwrap_or_else(|| {
             Arc::new(Rfc6750 {
                 realm: self.realm.clone(),
@@ -412,7 +445,7 @@ impl BearerGuardBuilder {
                         scopes: self.scopes,
                     },
                     cache: self.verified_cache.map(VerifiedCache::new),
-                    introspection: None,
+                    introspection: introspection.map(|i| i as Arc<dyn crate::authenticate::Introspect>),
                 },
                 binding,
                 revocation: Revocation::default(),

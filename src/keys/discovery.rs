@@ -17,6 +17,50 @@ struct Metadata {
     jwks_uri: String,
 }
 
+/// The members RFC 7662 introspection needs from the same document.
+#[derive(Deserialize)]
+struct IntrospectionMetadata {
+    issuer: String,
+    /// RFC 8414 §2 / RFC 7662 §4.
+    introspection_endpoint: Option<String>,
+}
+
+/// Discovers the RFC 7662 `introspection_endpoint` of `issuer` (same URLs, same fetch rules
+/// and the same exact-`issuer` check as for `jwks_uri`). The error says why, for the logs.
+pub(crate) async fn discover_introspection_endpoint(
+    fetcher: &Fetcher,
+    issuer: &str,
+    deadline: Instant,
+) -> Result<Url, String> {
+    let urls = metadata_urls(issuer).map_err(str::to_owned)?;
+    let mut tried = Vec::new();
+    for url in urls {
+        let error = match fetcher.get_json(&url, deadline).await {
+            Ok(fetched) => match serde_json::from_slice::<IntrospectionMetadata>(&fetched.body) {
+                Ok(meta) if meta.issuer != issuer => {
+                    format!("{url}: metadata issuer `{}` is not `{issuer}`", meta.issuer)
+                }
+                Ok(IntrospectionMetadata { introspection_endpoint: Some(endpoint), .. }) => {
+                    return fetchable_url(&endpoint)
+                        .map_err(|reason| format!("introspection_endpoint `{endpoint}`: {reason}"));
+                }
+                Ok(_) => return Err(format!("{url}: the metadata document has no introspection_endpoint")),
+                Err(_) => format!("{url}: metadata is not a JSON object"),
+            },
+            Err(error) => {
+                let not_here = matches!(error, FetchError::Status(404) | FetchError::NotJson | FetchError::NotJsonBody);
+                let text = format!("{url}: {error}");
+                if !not_here {
+                    return Err(text);
+                }
+                text
+            }
+        };
+        tried.push(error);
+    }
+    Err(tried.join("; "))
+}
+
 /// The metadata URLs to try for an issuer, in order.
 pub(crate) fn metadata_urls(issuer: &str) -> Result<Vec<Url>, &'static str> {
     let base = fetchable_url(issuer)?;

@@ -45,6 +45,7 @@
 // Test support, not on the request path: JSON indexing here runs in users' tests only.
 #![allow(clippy::indexing_slicing)]
 
+mod introspection;
 mod keys;
 mod server;
 #[cfg(test)]
@@ -61,6 +62,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
+pub use self::introspection::OpaqueTokenBuilder;
 use self::keys::{TestKey, jwks_document};
 pub use self::server::Failure;
 pub use self::tokens::TokenBuilder;
@@ -130,6 +132,7 @@ struct Shared {
     closed: AtomicBool,
     jwks_requests: AtomicUsize,
     discovery_requests: AtomicUsize,
+    introspection: introspection::IntrospectionState,
 }
 
 struct IssuerState {
@@ -207,6 +210,7 @@ impl TestIssuer {
             down: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             jwks_requests: AtomicUsize::new(0),
+            introspection: introspection::IntrospectionState::default(),
             discovery_requests: AtomicUsize::new(0),
         });
         let server = server::spawn(listener, Arc::clone(&shared));

@@ -57,6 +57,7 @@ pub(super) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> tokio::task::
         .route("/jwks.json", get(serve_jwks))
         .route("/.well-known/openid-configuration", get(serve_discovery))
         .route("/.well-known/oauth-authorization-server", get(serve_discovery))
+        .route("/introspect", axum::routing::post(super::introspection::serve))
         .with_state(Arc::clone(&shared));
     let listener = FaultyListener { inner: listener, shared };
     tokio::spawn(async move {
@@ -87,6 +88,7 @@ async fn serve_discovery(State(shared): State<Arc<Shared>>) -> Response {
             json!({
                 "issuer": shared.issuer,
                 "jwks_uri": shared.jwks_uri(),
+                "introspection_endpoint": format!("{}/introspect", shared.issuer),
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": algs,
@@ -98,7 +100,7 @@ async fn serve_discovery(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// The answer of an endpoint whose normal body is `document`, under `failure`.
-async fn answer(document: Value, cache_control: Option<String>, failure: Failure) -> Response {
+pub(super) async fn answer(document: Value, cache_control: Option<String>, failure: Failure) -> Response {
     let body = document.to_string();
     let ok = |body: Body| {
         let mut response = Response::new(body);

@@ -33,9 +33,22 @@
 //      A `resource` other than AUDIENCE -> invalid_target; no `resource`
 //      at all -> AUDIENCE is used (defaultResource).
 //
+// Opaque access tokens, introspection and revocation (issue 12):
+//   POST /token ...&resource=urn:bearer-guard:opaque -> an OPAQUE access token
+//      (no dots) for the same audience: its RFC 7662 answer has aud = AUDIENCE,
+//      iss, client_id, sub, scope, exp, iat, token_type "Bearer".
+//   POST /token/introspection  RFC 7662, callers authenticate as
+//      notes-api / notes-api-secret (client_secret_basic or _post) or as
+//      notes-api-jwt with private_key_jwt (RS256 key in
+//      introspection-client.key.pem, kid "notes-api-jwt-1").
+//      JWT access tokens are not introspectable here (oidc-provider refuses
+//      structured tokens).
+//   POST /token/revocation     RFC 7009, as the client that got the token.
+//
 // Exits 0 on SIGTERM/SIGINT.
 
-import { generateKeyPairSync, createHash } from 'node:crypto';
+import { generateKeyPairSync, createHash, createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 
 import Provider, { errors } from 'oidc-provider';
@@ -48,6 +61,14 @@ const REQUESTED_PORT = Number.parseInt(env.PORT || '0', 10);
 const KID_PREFIX = env.KID_PREFIX || env.KEY_SEED || 'bg';
 const HOST = '127.0.0.1';
 const RESOURCE_SCOPES = 'notes:read notes:write admin';
+// Resource indicator whose access tokens are opaque (same audience).
+const OPAQUE_RESOURCE = 'urn:bearer-guard:opaque';
+const INTROSPECTION_CLIENT_JWK = {
+  ...createPublicKey(readFileSync(new URL('./introspection-client.key.pem', import.meta.url))).export({ format: 'jwk' }),
+  kid: 'notes-api-jwt-1',
+  alg: 'RS256',
+  use: 'sig',
+};
 
 if (!Number.isInteger(TTL) || TTL <= 0) {
   fail(`ACCESS_TOKEN_TTL must be a positive integer, got ${env.ACCESS_TOKEN_TTL}`);
@@ -111,6 +132,24 @@ function createProvider(issuer) {
         scope: RESOURCE_SCOPES,
         id_token_signed_response_alg: ALG,
       },
+      // The resource server itself, for introspection only.
+      {
+        client_id: 'notes-api',
+        client_secret: 'notes-api-secret',
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: [],
+        response_types: [],
+        redirect_uris: [],
+      },
+      {
+        client_id: 'notes-api-jwt',
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'RS256',
+        jwks: { keys: [INTROSPECTION_CLIENT_JWK] },
+        grant_types: [],
+        response_types: [],
+        redirect_uris: [],
+      },
     ],
     // Registering the scopes makes the client's `scope` allow-list enforced
     // (otherwise unknown scopes are silently dropped instead of rejected).
@@ -128,12 +167,21 @@ function createProvider(issuer) {
       // RFC 9449: a token request with a DPoP proof gets a DPoP-bound token (cnf.jkt).
       dPoP: { enabled: true },
       introspection: { enabled: true },
+      revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
         // No `resource` parameter -> still mint a token for AUDIENCE.
         defaultResource: () => AUDIENCE,
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx, resourceIndicator) => {
+          if (resourceIndicator === OPAQUE_RESOURCE) {
+            return {
+              scope: RESOURCE_SCOPES,
+              audience: AUDIENCE,
+              accessTokenTTL: TTL,
+              accessTokenFormat: 'opaque',
+            };
+          }
           if (resourceIndicator !== AUDIENCE) {
             // Unknown resource -> invalid_target.
             throw new errors.InvalidTarget();
