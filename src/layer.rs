@@ -12,7 +12,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::AuthError;
+use crate::error::{ConfigError, ScopeMatch};
 use crate::pipeline::Pipeline;
+use crate::scope::layer::{Kind, Requirement, refusal};
 
 /// RFC 9449 §8: the header carrying a server nonce.
 const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
@@ -47,12 +49,58 @@ use crate::verified::AuthState;
 #[must_use]
 pub struct BearerGuardLayer {
     pipeline: Arc<Pipeline>,
+    scopes: Option<Arc<[Arc<str>]>>,
+    enforce: bool,
 }
 
 impl BearerGuardLayer {
     /// Made by [`BearerGuard::layer`](crate::BearerGuard::layer).
     pub(crate) fn new(pipeline: Arc<Pipeline>) -> Self {
-        Self { pipeline }
+        Self { pipeline, scopes: None, enforce: false }
+    }
+
+    /// Also requires all of `scopes` (`403 insufficient_scope` otherwise), and declares them:
+    /// a `401` on these routes carries `scope="…"` (what a token for them needs, RFC 6750 §3,
+    /// which MCP clients use to ask for the right token), and they are listed in the metadata's
+    /// `scopes_supported`.
+    ///
+    /// An empty list, or a name that is not an RFC 6749 scope-token, is a [`ConfigError`].
+    ///
+    /// ```
+    /// # use bearer_guard::BearerGuard;
+    /// # let guard = BearerGuard::builder().issuer("https://idp.example.com").audience("api").build()?;
+    /// let app: axum::Router = axum::Router::new()
+    ///     .route("/notes", axum::routing::get(|| async { "[]" }))
+    ///     .route_layer(guard.layer().require_scopes(["notes:read"])?);
+    /// # Ok::<(), bearer_guard::ConfigError>(())
+    /// ```
+    pub fn require_scopes<I, S>(mut self, scopes: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Arc<str>>,
+    {
+        let requirement = Requirement::checked(Kind::Scope, scopes, ScopeMatch::All)?;
+        self.pipeline.scope_log.declare(requirement.names());
+        self.scopes = Some(Arc::clone(requirement.names()));
+        self.enforce = true;
+        Ok(self)
+    }
+
+    /// Declares `scopes` without requiring them here: a `401` on these routes carries
+    /// `scope="…"` and they are listed in `scopes_supported`, while finer checks (per handler,
+    /// per MCP tool with [`mcp_tool_scopes`](crate::BearerGuard::mcp_tool_scopes)) decide.
+    /// For an MCP endpoint: the scopes a client should ask for first. Checked like
+    /// [`require_scopes`](Self::require_scopes).
+    pub fn advertise_scopes<I, S>(mut self, scopes: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Arc<str>>,
+    {
+        let requirement = Requirement::checked(Kind::Scope, scopes, ScopeMatch::All)?;
+        self.pipeline.scope_log.declare(requirement.names());
+        self.scopes = Some(Arc::clone(requirement.names()));
+        self.enforce = false;
+        Ok(self)
     }
 }
 
@@ -60,7 +108,12 @@ impl<S> Layer<S> for BearerGuardLayer {
     type Service = BearerGuardService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BearerGuardService { inner, pipeline: Arc::clone(&self.pipeline) }
+        BearerGuardService {
+            inner,
+            pipeline: Arc::clone(&self.pipeline),
+            scopes: self.scopes.clone(),
+            enforce: self.enforce,
+        }
     }
 }
 
@@ -69,6 +122,8 @@ impl<S> Layer<S> for BearerGuardLayer {
 pub struct BearerGuardService<S> {
     inner: S,
     pipeline: Arc<Pipeline>,
+    scopes: Option<Arc<[Arc<str>]>>,
+    enforce: bool,
 }
 
 impl<S> BearerGuardService<S> {
@@ -108,13 +163,31 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let pipeline = Arc::clone(&self.pipeline);
+        let scopes = self.scopes.clone();
+        let enforce = self.enforce;
         ResponseFuture {
             inner: Box::pin(async move {
                 let (mut parts, body) = request.into_parts();
+                let route_scopes = scopes.as_deref().unwrap_or_default();
                 match pipeline.run_with_outcome(&parts).await {
                     Ok((token, outcome)) => {
+                        if let Some(required) = scopes.as_ref().filter(|_| enforce) {
+                            pipeline.scope_log.note_used(required);
+                            match token.as_ref().map(|t| required.iter().all(|s| t.scopes().contains(s))) {
+                                None => {
+                                    let error = AuthError::MissingToken;
+                                    return Ok(pipeline.responder.respond_on_route(&error, route_scopes));
+                                }
+                                Some(false) => {
+                                    let error = refusal(Kind::Scope, required, ScopeMatch::All);
+                                    return Ok(pipeline.responder.respond(&error));
+                                }
+                                Some(true) => {}
+                            }
+                        }
                         let responder = Arc::clone(&pipeline.responder);
-                        parts.extensions.insert(AuthState { token, responder });
+                        let scope_log = Arc::clone(&pipeline.scope_log);
+                        parts.extensions.insert(AuthState { token, responder, scope_log });
                         let request = Request::from_parts(parts, body);
                         let mut response = inner.call(request).await.map(IntoResponse::into_response)?;
                         if let Some(nonce) = outcome.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
@@ -123,7 +196,7 @@ where
                         Ok(response)
                     }
                     Err(error) => {
-                        let mut response = pipeline.responder.respond(&error);
+                        let mut response = pipeline.responder.respond_on_route(&error, route_scopes);
                         // A custom responder may not know the nonce; the client needs it.
                         if let AuthError::UseDpopNonce { nonce } = &error
                             && !response.headers().contains_key(DPOP_NONCE)

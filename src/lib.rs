@@ -26,6 +26,9 @@ mod guard;
 mod introspection;
 mod issuer;
 mod keys;
+// RFC 9728 metadata and the MCP server profile.
+pub mod mcp;
+mod metadata;
 
 /// A test identity provider for your own tests (feature `test-util`): [`TestIssuer`](testing::TestIssuer).
 #[cfg(feature = "test-util")]
@@ -49,6 +52,7 @@ pub use jsonwebtoken::Algorithm;
 pub use jws::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS};
 pub use keys::{FetchAttempts, KeyCachePolicy, KeyError, KeySetStats, PrefetchError, StaticKey};
 pub use layer::{BearerGuardLayer, BearerGuardService, ResponseFuture};
+pub use metadata::{DEFAULT_METADATA_MAX_AGE, ResourceMetadata};
 pub use response::{Refusal, RefusalResponder};
 pub use role::{RequireRole, Role, RoleSource, Roles, require_any_role, require_roles};
 pub use scope::{AllOf, AnyOf, RequireScope, Scope, ScopeRequirement, Scopes, require_any_scope, require_scopes};

@@ -31,6 +31,10 @@ pub(crate) struct Pipeline {
     pub(crate) revocation: Revocation,
     pub(crate) allow_anonymous: bool,
     pub(crate) responder: Arc<dyn RefusalResponder>,
+    /// RFC 9728: the resource identifier and its metadata, when configured.
+    pub(crate) resource: Option<crate::metadata::config::ResourceState>,
+    /// Scopes required by the guard's layers and seen in scope checks.
+    pub(crate) scope_log: Arc<crate::metadata::scopes::ScopeLog>,
 }
 
 impl fmt::Debug for Pipeline {

@@ -31,6 +31,14 @@ use crate::scope::set::is_scope_token;
 pub trait RefusalResponder: Send + Sync + 'static {
     /// The response for `error`.
     fn respond(&self, error: &AuthError) -> Response;
+
+    /// The response for `error` on a route whose layer declared `route_scopes`
+    /// ([`BearerGuardLayer::require_scopes`](crate::BearerGuardLayer::require_scopes)). The RFC 6750
+    /// answer puts them in a 401's `scope` attribute; by default this is [`respond`](Self::respond).
+    fn respond_on_route(&self, error: &AuthError, route_scopes: &[Arc<str>]) -> Response {
+        let _ = route_scopes;
+        self.respond(error)
+    }
 }
 
 impl<F> RefusalResponder for F
@@ -54,6 +62,15 @@ pub(crate) struct Rfc6750 {
 impl RefusalResponder for Rfc6750 {
     fn respond(&self, error: &AuthError) -> Response {
         let mut response = error.to_response(self.realm.as_deref(), self.resource_metadata.as_deref());
+        if let Some(dpop) = &self.dpop {
+            dpop.amend(error, &mut response, self.resource_metadata.as_deref());
+        }
+        response
+    }
+
+    fn respond_on_route(&self, error: &AuthError, route_scopes: &[Arc<str>]) -> Response {
+        let mut response =
+            error.to_response_on_route(self.realm.as_deref(), self.resource_metadata.as_deref(), route_scopes);
         if let Some(dpop) = &self.dpop {
             dpop.amend(error, &mut response, self.resource_metadata.as_deref());
         }
@@ -181,6 +198,18 @@ impl AuthError {
     /// `realm` is included when given. Scopes with characters outside RFC 6750's
     /// `scope-token` set are left out of the `scope` attribute.
     pub fn challenge(&self, realm: Option<&str>, resource_metadata: Option<&str>) -> Option<String> {
+        self.challenge_on_route(realm, resource_metadata, &[])
+    }
+
+    /// The challenge on a route that declared `route_scopes`: a `401` carries them as `scope`
+    /// (RFC 6750 §3, RFC 9728 §5.1: what a token for this route needs); a `403` lists its own
+    /// missing scopes.
+    pub(crate) fn challenge_on_route(
+        &self,
+        realm: Option<&str>,
+        resource_metadata: Option<&str>,
+        route_scopes: &[Arc<str>],
+    ) -> Option<String> {
         let mut attrs: Vec<String> = Vec::with_capacity(5);
         if let Some(realm) = realm {
             attrs.push(format!("realm=\"{}\"", quoted_safe(realm)));
@@ -201,6 +230,12 @@ impl AuthError {
                 }
             }
         }
+        if self.status() == http::StatusCode::UNAUTHORIZED {
+            let scopes: Vec<&str> = route_scopes.iter().map(|s| &**s).filter(|s| is_scope_token(s)).collect();
+            if !scopes.is_empty() {
+                attrs.push(format!("scope=\"{}\"", scopes.join(" ")));
+            }
+        }
         if let Some(url) = resource_metadata {
             attrs.push(format!("resource_metadata=\"{}\"", quoted_safe(url)));
         }
@@ -213,9 +248,19 @@ impl AuthError {
 
     /// The default RFC 6750 answer for this refusal.
     pub fn to_response(&self, realm: Option<&str>, resource_metadata: Option<&str>) -> Response {
+        self.to_response_on_route(realm, resource_metadata, &[])
+    }
+
+    /// The default answer on a route that declared `route_scopes` (see `challenge_on_route`).
+    pub(crate) fn to_response_on_route(
+        &self,
+        realm: Option<&str>,
+        resource_metadata: Option<&str>,
+        route_scopes: &[Arc<str>],
+    ) -> Response {
         let mut response = (self.status(), self.body_text()).into_response();
         let headers = response.headers_mut();
-        if let Some(challenge) = self.challenge(realm, resource_metadata)
+        if let Some(challenge) = self.challenge_on_route(realm, resource_metadata, route_scopes)
             && let Ok(value) = HeaderValue::from_str(&challenge)
         {
             headers.insert(header::WWW_AUTHENTICATE, value);

@@ -20,6 +20,8 @@ use crate::scope::set::{Roles, Scopes};
 pub(crate) struct AuthState {
     pub(crate) token: Option<VerifiedToken>,
     pub(crate) responder: Arc<dyn RefusalResponder>,
+    /// Where scope guards note the scopes they check (RFC 9728 `scopes_supported` coverage).
+    pub(crate) scope_log: Arc<crate::metadata::scopes::ScopeLog>,
 }
 
 impl AuthState {

@@ -21,6 +21,8 @@ use crate::jws::rules::{DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS};
 use crate::jws::verifier::JwsVerifier;
 use crate::keys::fetch::Fetcher;
 use crate::keys::{AlgSet, KeyCachePolicy, StaticKey};
+use crate::metadata::config::{ResourceMetadata, ResourceState};
+use crate::metadata::resource::ResourceId;
 use crate::pipeline::Pipeline;
 use crate::response::{DpopChallenge, RefusalResponder, Rfc6750};
 use crate::revocation::Revocation;
@@ -56,6 +58,8 @@ pub struct BearerGuardBuilder {
     binding: BindingSettings,
     /// A setting refused by its setter, reported by `build`: (setting, reason).
     binding_error: Option<(&'static str, &'static str)>,
+    resource: Option<String>,
+    metadata: Option<ResourceMetadata>,
 }
 
 impl Default for BearerGuardBuilder {
@@ -77,6 +81,8 @@ impl Default for BearerGuardBuilder {
             verified_cache: Some(DEFAULT_VERIFIED_CACHE_CAPACITY),
             binding: BindingSettings::default(),
             binding_error: None,
+            resource: None,
+            metadata: None,
         }
     }
 }
@@ -166,9 +172,30 @@ impl BearerGuardBuilder {
         self
     }
 
-    /// Adds RFC 9728 `resource_metadata="…"` to the challenges.
+    /// Adds RFC 9728 `resource_metadata="…"` to the challenges. Not needed with
+    /// [`resource`](Self::resource), which derives it; this URL then takes precedence.
     pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
         self.resource_metadata = Some(url.into());
+        self
+    }
+
+    /// This API's resource identifier (RFC 8707, RFC 9728), for example
+    /// `https://api.example.com/mcp`: tokens must carry it in `aud` (as well as any
+    /// [`audience`](Self::audience) added explicitly), it is the `resource` of the
+    /// [metadata document](BearerGuard::metadata_router), and every challenge carries
+    /// `resource_metadata="…"` pointing there.
+    ///
+    /// `build` checks it: an absolute `https` URL (plain `http` only on loopback) without user
+    /// information, query or fragment. It is compared with `aud` exactly as written.
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.resource = Some(uri.into());
+        self
+    }
+
+    /// The RFC 9728 document's further members (name, documentation, extra scopes, …).
+    /// Needs a [`resource`](Self::resource).
+    pub fn metadata(mut self, metadata: ResourceMetadata) -> Self {
+        self.metadata = Some(metadata);
         self
     }
 
@@ -373,6 +400,27 @@ impl BearerGuardBuilder {
         if issuers.is_empty() {
             return Err(ConfigError::MissingIssuer);
         }
+        let resource = match (self.resource, self.metadata) {
+            (Some(uri), metadata) => {
+                let id = ResourceId::parse(&uri)?;
+                let metadata = metadata.unwrap_or_default();
+                metadata.check()?;
+                // RFC 8707 §2: the resource identifier is the audience a token must carry.
+                for issuer in &mut issuers {
+                    if !issuer.audiences.contains(&id.uri) {
+                        issuer.audiences.push(id.uri.clone());
+                    }
+                }
+                Some(ResourceState { id, metadata })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::InvalidSetting {
+                    name: "metadata",
+                    reason: "needs a resource identifier (BearerGuardBuilder::resource)",
+                });
+            }
+            (None, None) => None,
+        };
         for (i, issuer) in issuers.iter().enumerate() {
             if issuer.issuer.is_empty() {
                 return Err(ConfigError::MissingIssuer);
@@ -424,12 +472,10 @@ impl BearerGuardBuilder {
             }
             None => None,
         };
+        let resource_metadata =
+            self.resource_metadata.clone().or_else(|| resource.as_ref().map(|r| r.id.metadata_url.clone()));
         let responder = self.responder.unwrap_or_else(|| {
-            Arc::new(Rfc6750 {
-                realm: self.realm.clone(),
-                resource_metadata: self.resource_metadata.clone(),
-                dpop: dpop_challenge,
-            })
+            Arc::new(Rfc6750 { realm: self.realm.clone(), resource_metadata, dpop: dpop_challenge })
         });
         let mut sources = self.sources;
         sources.dpop = binding.dpop.mode != DpopMode::Off;
@@ -451,6 +497,8 @@ impl BearerGuardBuilder {
                 revocation: Revocation::default(),
                 allow_anonymous: self.allow_anonymous,
                 responder,
+                resource,
+                scope_log: Arc::default(),
             }),
         })
     }

@@ -100,6 +100,16 @@ impl Requirement {
         Self { kind, names: names.iter().map(|s| Arc::from(*s)).collect(), matching }
     }
 
+    /// The names, in declaration order.
+    pub(crate) fn names(&self) -> &Arc<[Arc<str>]> {
+        &self.names
+    }
+
+    /// The names when they are scopes (what RFC 9728 `scopes_supported` lists).
+    pub(crate) fn scope_names(&self) -> &[Arc<str>] {
+        if self.kind == Kind::Scope { &self.names } else { &[] }
+    }
+
     fn is_met(&self, token: &VerifiedToken) -> bool {
         match self.matching {
             ScopeMatch::All => self.names.iter().all(|s| self.kind.has(token, s)),
@@ -115,6 +125,7 @@ impl Requirement {
         let Some(token) = &state.token else {
             return Err(state.refuse(AuthError::MissingToken));
         };
+        state.scope_log.note_used(self.scope_names());
         if self.is_met(token) {
             Ok(())
         } else {

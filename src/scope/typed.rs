@@ -286,6 +286,7 @@ impl<S: Send + Sync, R: ScopeRequirement> FromRequestParts<S> for RequireScope<R
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let (token, state) = verified_token(parts)?;
+        state.scope_log.note_used(R::NAMES);
         if R::is_met(token.scopes()) {
             Ok(Self(PhantomData))
         } else {

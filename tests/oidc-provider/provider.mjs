@@ -17,6 +17,8 @@
 //   AUDIENCE          resource indicator = `aud` of the access tokens
 //                     (default https://notes.example.test).
 //   ACCESS_TOKEN_TTL  access token lifetime in seconds (default 600).
+//   EXTRA_RESOURCES   further accepted resource indicators, comma separated
+//                     (default none); a token requested for one has aud = it.
 //
 // Client: notes-client / notes-secret, client_secret_basic or
 // client_secret_post, grant_type=client_credentials, allowed scopes
@@ -56,6 +58,7 @@ import Provider, { errors } from 'oidc-provider';
 const env = process.env;
 const ALG = env.ALG || 'RS256';
 const AUDIENCE = env.AUDIENCE || 'https://notes.example.test';
+const EXTRA_RESOURCES = (env.EXTRA_RESOURCES || '').split(',').map((s) => s.trim()).filter(Boolean);
 const TTL = Number.parseInt(env.ACCESS_TOKEN_TTL || '600', 10);
 const REQUESTED_PORT = Number.parseInt(env.PORT || '0', 10);
 const KID_PREFIX = env.KID_PREFIX || env.KEY_SEED || 'bg';
@@ -182,13 +185,13 @@ function createProvider(issuer) {
               accessTokenFormat: 'opaque',
             };
           }
-          if (resourceIndicator !== AUDIENCE) {
+          if (resourceIndicator !== AUDIENCE && !EXTRA_RESOURCES.includes(resourceIndicator)) {
             // Unknown resource -> invalid_target.
             throw new errors.InvalidTarget();
           }
           return {
             scope: RESOURCE_SCOPES,
-            audience: AUDIENCE,
+            audience: resourceIndicator,
             accessTokenTTL: TTL,
             accessTokenFormat: 'jwt',
             jwt: { sign: { alg: ALG } },

@@ -75,6 +75,8 @@ pub struct OidcProvider {
     kid: String,
     generation: u32,
     cfg: ProviderConfig,
+    /// Further resource indicators the provider accepts (`EXTRA_RESOURCES`).
+    extra_resources: Vec<String>,
     http: reqwest::Client,
     /// Everything the provider wrote to stderr (for failure messages).
     stderr_log: Arc<Mutex<String>>,
@@ -83,13 +85,20 @@ pub struct OidcProvider {
 impl OidcProvider {
     /// Starts a provider on an ephemeral port and waits until it is ready.
     pub async fn start(cfg: ProviderConfig) -> OidcProvider {
+        Self::start_with_extra_resources(cfg, &[]).await
+    }
+
+    /// Like [`start`](Self::start), and the provider also accepts these resource indicators
+    /// (`resource=<one of them>` gives a token with that `aud`).
+    pub async fn start_with_extra_resources(cfg: ProviderConfig, extra_resources: &[&str]) -> OidcProvider {
         ensure_node_modules();
+        let extra_resources: Vec<String> = extra_resources.iter().map(|s| (*s).to_owned()).collect();
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
             .build()
             .expect("build reqwest client");
-        let spawned = spawn_provider(&cfg, 0, 0).await;
+        let spawned = spawn_provider(&cfg, &extra_resources, 0, 0).await;
         OidcProvider {
             child: spawned.child,
             issuer: spawned.issuer,
@@ -97,6 +106,7 @@ impl OidcProvider {
             kid: spawned.kid,
             generation: 0,
             cfg,
+            extra_resources,
             http,
             stderr_log: spawned.stderr_log,
         }
@@ -199,7 +209,7 @@ impl OidcProvider {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
         self.generation += 1;
-        let spawned = spawn_provider(&self.cfg, self.port, self.generation).await;
+        let spawned = spawn_provider(&self.cfg, &self.extra_resources, self.port, self.generation).await;
         assert_eq!(spawned.issuer, self.issuer, "restarted provider came up with a different issuer");
         assert_ne!(spawned.kid, old_kid, "restarted provider kept its kid");
         self.child = spawned.child;
@@ -242,9 +252,9 @@ struct Spawned {
 /// Starts the provider, trying again (up to 3 starts) when one hangs before READY: about one
 /// start in 40 hung under heavy load on Node 20 (which oidc-provider 9 does not officially
 /// support). Each hang is reported on stderr with the provider's logs, never hidden.
-async fn spawn_provider(cfg: &ProviderConfig, port: u16, generation: u32) -> Spawned {
+async fn spawn_provider(cfg: &ProviderConfig, extra_resources: &[String], port: u16, generation: u32) -> Spawned {
     for attempt in 1..=3 {
-        match spawn_provider_once(cfg, port, generation).await {
+        match spawn_provider_once(cfg, extra_resources, port, generation).await {
             Ok(spawned) => return spawned,
             Err(report) if attempt < 3 => eprintln!("warning: start {attempt} of 3 hung, retrying: {report}"),
             Err(report) => panic!("{report}"),
@@ -253,7 +263,12 @@ async fn spawn_provider(cfg: &ProviderConfig, port: u16, generation: u32) -> Spa
     unreachable!("the loop returns or panics")
 }
 
-async fn spawn_provider_once(cfg: &ProviderConfig, port: u16, generation: u32) -> Result<Spawned, String> {
+async fn spawn_provider_once(
+    cfg: &ProviderConfig,
+    extra_resources: &[String],
+    port: u16,
+    generation: u32,
+) -> Result<Spawned, String> {
     let dir = provider_dir();
     let mut child = Command::new("node")
         .arg("provider.mjs")
@@ -263,6 +278,7 @@ async fn spawn_provider_once(cfg: &ProviderConfig, port: u16, generation: u32) -
         .env("AUDIENCE", &cfg.audience)
         .env("ACCESS_TOKEN_TTL", cfg.access_token_ttl_secs.to_string())
         .env("KID_PREFIX", format!("gen{generation}"))
+        .env("EXTRA_RESOURCES", extra_resources.join(","))
         .env_remove("NODE_OPTIONS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -364,7 +380,15 @@ fn ensure_node_modules() {
 }
 
 fn install_node_modules() -> Result<(), String> {
-    let dir = provider_dir();
+    npm_ci(&provider_dir(), "node_modules/oidc-provider/package.json")
+}
+
+/// Runs `npm ci` in `dir` unless `node_modules` is there, installed from the same
+/// `package-lock.json` (and `probe`, a path relative to `dir`, exists). Blocking; safe across
+/// processes (an atomic lock directory). For other npm harnesses next to this one (e.g.
+/// `tests/mcp-client/`).
+pub fn npm_ci(dir: &Path, probe: &str) -> Result<(), String> {
+    let dir = dir.to_path_buf();
     check_tool("node")?;
     let lock_file = std::fs::read(dir.join("package-lock.json"))
         .map_err(|e| format!("cannot read {}/package-lock.json: {e}", dir.display()))?;
@@ -372,10 +396,7 @@ fn install_node_modules() -> Result<(), String> {
     lock_file.hash(&mut hasher);
     let stamp = format!("{:016x}\n", hasher.finish());
     let marker = dir.join("node_modules").join(".bearer-guard-npm-ci");
-    let up_to_date = || {
-        std::fs::read_to_string(&marker).is_ok_and(|m| m == stamp)
-            && dir.join("node_modules/oidc-provider/package.json").is_file()
-    };
+    let up_to_date = || std::fs::read_to_string(&marker).is_ok_and(|m| m == stamp) && dir.join(probe).is_file();
     if up_to_date() {
         return Ok(());
     }
