@@ -68,7 +68,7 @@ pub enum ConfigError {
 /// How a setting is named in a message: the builder method (`.leeway(..)`), or the
 /// `KeyCachePolicy` field path (`key_cache_policy.min_ttl`) as it is.
 fn setting_label(name: &str) -> String {
-    if name.contains('.') { format!("`{name}`") } else { format!("`.{name}(..)`") }
+    if name.contains('.') || name.contains("::") { format!("`{name}`") } else { format!("`.{name}(..)`") }
 }
 
 /// Why a request was refused. Each kind maps to one RFC 6750 §3 answer.

@@ -318,30 +318,33 @@ fn configuration_errors_are_clear() {
         Err(e) => e.to_string(),
         Ok(_) => "built".to_owned(),
     };
-    assert_eq!(
+    // Each message names the problem first; ConfigError may append how to fix it.
+    let assert_starts =
+        |got: String, want: &str| assert!(got.starts_with(want), "{got:?} does not start with {want:?}");
+    assert_starts(
         reason(base().resource("http://api.example.com/mcp").build()),
-        "invalid url `http://api.example.com/mcp`: resource must use https (plain http only on loopback)"
+        "invalid url `http://api.example.com/mcp`: resource must use https (plain http only on loopback)",
     );
-    assert_eq!(
+    assert_starts(
         reason(base().resource("https://api.example.com/mcp#x").build()),
-        "invalid url `https://api.example.com/mcp#x`: resource must not have a fragment"
+        "invalid url `https://api.example.com/mcp#x`: resource must not have a fragment",
     );
-    assert_eq!(reason(base().resource("/mcp").build()), "invalid url `/mcp`: resource must be an absolute URL");
-    assert_eq!(
+    assert_starts(reason(base().resource("/mcp").build()), "invalid url `/mcp`: resource must be an absolute URL");
+    assert_starts(
         reason(base().audience("a").metadata(ResourceMetadata::new()).build()),
-        "invalid setting `metadata`: needs a resource identifier (BearerGuardBuilder::resource)"
+        "invalid `.metadata(..)`: needs a resource identifier (BearerGuardBuilder::resource)",
     );
-    assert_eq!(
+    assert_starts(
         reason(base().resource(RESOURCE).metadata(ResourceMetadata::new().member("resource", "x")).build()),
-        "invalid setting `metadata member`: `resource` is set with BearerGuardBuilder::resource"
+        "invalid `metadata.member`: `resource` is set with BearerGuardBuilder::resource",
     );
-    assert_eq!(
+    assert_starts(
         reason(base().resource(RESOURCE).metadata(ResourceMetadata::new().scopes(["a b"])).build()),
-        "invalid setting `scopes_supported`: a scope is not a valid RFC 6749 scope token"
+        "invalid `metadata.scopes`: a scope is not a valid RFC 6749 scope token",
     );
-    assert_eq!(
+    assert_starts(
         reason(base().resource(RESOURCE).metadata(ResourceMetadata::new().resource_documentation("docs")).build()),
-        "invalid url `docs`: metadata URLs must be absolute"
+        "invalid url `docs`: metadata URLs must be absolute",
     );
     // With a resource, no other audience is needed.
     assert!(base().resource(RESOURCE).build().is_ok());
@@ -439,4 +442,31 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+#[tokio::test]
+async fn dpop_settings_appear_in_the_metadata_and_an_explicit_mtls_member_is_kept() {
+    let issuer = issuer().await;
+    let build = |mode: bearer_guard::DpopMode| {
+        BearerGuard::builder()
+            .issuer(issuer.issuer())
+            .jwks_uri(issuer.jwks_uri())
+            .resource(RESOURCE)
+            .metadata(ResourceMetadata::new().member("tls_client_certificate_bound_access_tokens", true))
+            .public_url("https://api.example.com")
+            .expect("public url")
+            .dpop(mode)
+            .dpop_algorithms([bearer_guard::Algorithm::ES256, bearer_guard::Algorithm::EdDSA])
+            .build()
+            .expect("guard")
+    };
+    let doc = build(bearer_guard::DpopMode::Required).metadata_document().unwrap();
+    assert_eq!(doc["dpop_signing_alg_values_supported"], json!(["ES256", "EdDSA"]));
+    assert_eq!(doc["dpop_bound_access_tokens_required"], json!(true));
+    assert_eq!(doc["tls_client_certificate_bound_access_tokens"], json!(true));
+    let doc = build(bearer_guard::DpopMode::Allowed).metadata_document().unwrap();
+    assert_eq!(doc["dpop_bound_access_tokens_required"], json!(false));
+    let doc = build(bearer_guard::DpopMode::Off).metadata_document().unwrap();
+    assert!(doc.get("dpop_signing_alg_values_supported").is_none(), "{doc}");
+    assert!(doc.get("dpop_bound_access_tokens_required").is_none(), "{doc}");
 }

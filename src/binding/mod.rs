@@ -118,6 +118,26 @@ pub(crate) struct Outcome {
 }
 
 impl Binding {
+    /// The RFC 9728 members that describe this binding configuration:
+    /// `dpop_signing_alg_values_supported` and `dpop_bound_access_tokens_required` when DPoP is
+    /// on (RFC 9449 §5.1), `tls_client_certificate_bound_access_tokens` when client
+    /// certificates come from a named proxy header (RFC 8705 §3.4). A TLS acceptor that sets the
+    /// extension is invisible to the guard: then set the member yourself with
+    /// `ResourceMetadata::member`.
+    pub(crate) fn metadata_members(&self) -> Vec<(&'static str, Value)> {
+        let mut members = Vec::new();
+        if self.dpop.mode != DpopMode::Off {
+            let algs: Vec<Value> =
+                self.dpop.algs_attribute().split(' ').filter(|a| !a.is_empty()).map(|a| a.into()).collect();
+            members.push(("dpop_signing_alg_values_supported", Value::Array(algs)));
+            members.push(("dpop_bound_access_tokens_required", (self.dpop.mode == DpopMode::Required).into()));
+        }
+        if matches!(self.certificates, ClientCertificateSource::TrustedProxyHeader { .. }) {
+            members.push(("tls_client_certificate_bound_access_tokens", true.into()));
+        }
+        members
+    }
+
     /// Checks that `token` (verified, as `presented` in `request`) is used by its sender.
     pub(crate) async fn check(
         &self,

@@ -72,7 +72,7 @@ impl ClientAuth {
             Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
             _ => {
                 return Err(ConfigError::InvalidSetting {
-                    name: "private_key_jwt",
+                    name: "ClientAuth::private_key_jwt",
                     reason: "an asymmetric algorithm is required",
                 });
             }

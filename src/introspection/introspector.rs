@@ -83,7 +83,10 @@ impl Introspector {
             }
         };
         if config.max_in_flight == 0 {
-            return Err(ConfigError::InvalidSetting { name: "max_in_flight", reason: "must be positive" });
+            return Err(ConfigError::InvalidSetting {
+                name: "introspection.max_in_flight",
+                reason: "must be positive",
+            });
         }
         if config.client_id.is_empty() {
             return Err(ConfigError::InvalidSetting { name: "introspection", reason: "client id is empty" });

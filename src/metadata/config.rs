@@ -24,7 +24,6 @@ const COMPUTED: &[&str] = &[
     "resource_tos_uri",
     "dpop_signing_alg_values_supported",
     "dpop_bound_access_tokens_required",
-    "tls_client_certificate_bound_access_tokens",
 ];
 
 /// Default `Cache-Control: max-age` of the metadata document.
@@ -169,12 +168,12 @@ impl ResourceMetadata {
     /// Checks what `build` can check: URLs of the human-facing members and extension names.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         if let Some(name) = self.extra.keys().find(|k| COMPUTED.contains(&k.as_str())) {
-            return Err(ConfigError::InvalidSetting { name: "metadata member", reason: computed_member_reason(name) });
+            return Err(ConfigError::InvalidSetting { name: "metadata.member", reason: computed_member_reason(name) });
         }
         for scope in &self.scopes {
             if !crate::scope::set::is_scope_token(scope) {
                 return Err(ConfigError::InvalidSetting {
-                    name: "scopes_supported",
+                    name: "metadata.scopes",
                     reason: "a scope is not a valid RFC 6749 scope token",
                 });
             }
@@ -188,7 +187,7 @@ impl ResourceMetadata {
         }
         if self.authorization_servers.as_ref().is_some_and(Vec::is_empty) {
             return Err(ConfigError::InvalidSetting {
-                name: "authorization_servers",
+                name: "metadata.authorization_servers",
                 reason: "lists no authorization server",
             });
         }

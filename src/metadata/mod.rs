@@ -106,12 +106,12 @@ impl Pipeline {
         Some(doc)
     }
 
-    /// HOOK for the token-binding features: DPoP (RFC 9449 §5.1) adds
-    /// `dpop_signing_alg_values_supported` and `dpop_bound_access_tokens_required`, mTLS
-    /// (RFC 8705 §3.4) `tls_client_certificate_bound_access_tokens`, from the guard's binding
-    /// configuration. Nothing to add while neither is configured.
+    /// The token-binding members: DPoP (RFC 9449 §5.1) and mTLS (RFC 8705 §3.4), from the
+    /// guard's binding configuration.
     fn binding_metadata(&self, doc: &mut Map<String, Value>) {
-        let _ = (self, doc);
+        for (name, value) in self.binding.metadata_members() {
+            doc.insert(name.to_owned(), value);
+        }
     }
 }
 
