@@ -47,36 +47,50 @@ impl fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// Authenticates a token (already within the size limit).
+    ///
+    /// The verified-token cache is asked first: only tokens that passed local verification are
+    /// in it, so a hit needs no routing. On a miss, a JWS of a trusted issuer is verified
+    /// locally and anything else goes to introspection (when configured); in
+    /// [`IntrospectionMode::All`] every token is introspected and the cache is not used.
     pub(crate) async fn authenticate(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        if let Some(introspection) = &self.introspection
-            && (introspection.mode() == IntrospectionMode::All || !self.jws.is_trusted_jws(token))
-        {
+        let introspection = self.introspection.as_ref();
+        if let Some(introspection) = introspection.filter(|i| i.mode() == IntrospectionMode::All) {
             check_syntax(token)?;
             return introspection.introspect(token).await;
         }
-        self.verify_locally(token).await
+        let hash = match &self.cache {
+            Some(cache) => {
+                let hash = verified_cache::hash(token);
+                if let Some(token) = self.cached(cache, &hash).await {
+                    return Ok(token);
+                }
+                Some(hash)
+            }
+            None => None,
+        };
+        check_syntax(token)?;
+        if let Some(introspection) = introspection
+            && !self.jws.is_trusted_jws(token)
+        {
+            return introspection.introspect(token).await;
+        }
+        let (verified, key_identity) = self.jws.verify(token).await?;
+        if let (Some(cache), Some(hash)) = (&self.cache, hash) {
+            cache.insert(hash, verified.clone(), key_identity, now_secs());
+        }
+        Ok(verified)
     }
 
-    /// Local JWS verification, through the verified-token cache when it is on.
-    async fn verify_locally(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        let Some(cache) = &self.cache else {
-            check_syntax(token)?;
-            return self.jws.verify(token).await.map(|(t, _)| t);
-        };
-        let key = verified_cache::hash(token);
-        if let Some(entry) = cache.get(&key) {
-            // Same bytes as a token that passed every check, the grammar included. Used only
-            // while `exp` (with leeway) has not passed and the very key that verified it is
-            // still in its issuer's set.
-            let fresh = now_secs() <= entry.token.expires_at_secs() + self.jws.leeway as f64;
-            if fresh && self.jws.key_still_trusted(&entry.key).await {
-                return Ok(entry.token);
-            }
-            cache.remove(&key);
+    /// A cached verdict for these exact token bytes (which passed every check, the grammar
+    /// included), used only while `exp` (with leeway) has not passed and the very key that
+    /// verified it is still in its issuer's set.
+    async fn cached(&self, cache: &VerifiedCache, hash: &verified_cache::TokenHash) -> Option<VerifiedToken> {
+        let entry = cache.get(hash)?;
+        let fresh = now_secs() <= entry.token.expires_at_secs() + self.jws.leeway as f64;
+        if fresh && self.jws.key_still_trusted(&entry.key).await {
+            return Some(entry.token);
         }
-        check_syntax(token)?;
-        let (verified, key_identity) = self.jws.verify(token).await?;
-        cache.insert(key, verified.clone(), key_identity, now_secs());
-        Ok(verified)
+        cache.remove(hash);
+        None
     }
 }

@@ -6,6 +6,8 @@
 #[path = "../examples/microservice/app.rs"]
 #[allow(dead_code)]
 mod app;
+#[path = "../examples/microservice/embedded.rs"]
+mod embedded;
 #[path = "../examples/microservice/serve.rs"]
 #[allow(dead_code)]
 mod serve;
@@ -31,7 +33,7 @@ const AUDIENCE: &str = "https://notes.example.test";
 
 /// The guard exactly as `examples/microservice/main.rs` builds it without `ISSUER`.
 fn guard(issuer: &TestIssuer) -> BearerGuard {
-    BearerGuard::builder().issuer(issuer.issuer()).audience(AUDIENCE).jwks_uri(issuer.jwks_uri()).build().unwrap()
+    embedded::builder(issuer, AUDIENCE).build().unwrap()
 }
 
 fn token(issuer: &TestIssuer, scopes: &[&str]) -> String {

@@ -68,7 +68,13 @@ pub fn router_with_capacity(guard: &BearerGuard, capacity: usize) -> Router {
         .route("/notes/{id}", delete(delete_note))
         .route_layer(guard.layer())
         .with_state(notes);
-    Router::new().route("/health", get(|| async { "ok" })).merge(protected)
+    let public = Router::new().route("/health", get(|| async { "ok" }));
+    // RFC 9728: `GET /.well-known/oauth-protected-resource`, when the guard names its resource.
+    let public = match guard.metadata_document() {
+        Some(_) => public.merge(guard.metadata_router()),
+        None => public,
+    };
+    public.merge(protected)
 }
 
 /// A `4xx`/`5xx` with a JSON body `{"error": code, "message": text}`. The texts are fixed: no

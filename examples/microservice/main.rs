@@ -21,6 +21,7 @@
 //! switches the method.
 
 mod app;
+mod embedded;
 mod serve;
 mod tour;
 
@@ -62,17 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Err(_) => {
             let issuer = TestIssuer::start().await;
-            let builder = BearerGuard::builder()
-                .issuer(issuer.issuer())
-                .audience(&audience)
-                .jwks_uri(issuer.jwks_uri())
-                .introspection(
-                    Introspection::new(
-                        TestIssuer::INTROSPECTION_CLIENT_ID,
-                        ClientAuth::client_secret_basic(TestIssuer::INTROSPECTION_CLIENT_SECRET),
-                    )
-                    .endpoint(issuer.introspection_endpoint()),
-                );
+            let builder = embedded::builder(&issuer, &audience);
             let guard = with_dpop(builder, &base)?.build()?;
             print_curl_commands(&issuer, &audience, &base)?;
             print_dpop_commands(&issuer, &audience, &base)?;
@@ -114,10 +105,13 @@ fn print_curl_commands(issuer: &TestIssuer, audience: &str, base: &str) -> Resul
 }
 
 /// `DPOP` and `PUBLIC_URL` (issue 18's contract).
+///
+/// `PUBLIC_URL` is also this API's RFC 9728 resource identifier: the `resource` of
+/// `/.well-known/oauth-protected-resource` (an accepted `aud` next to `AUDIENCE`).
 fn with_dpop(builder: BearerGuardBuilder, base: &str) -> Result<BearerGuardBuilder, Box<dyn std::error::Error>> {
     let mode: DpopMode = std::env::var("DPOP").unwrap_or_else(|_| "allowed".to_owned()).parse()?;
     let public_url = std::env::var("PUBLIC_URL").unwrap_or_else(|_| base.to_owned());
-    Ok(builder.public_url(public_url)?.dpop(mode))
+    Ok(builder.public_url(&public_url)?.dpop(mode).resource(public_url))
 }
 
 /// Proofs are single-use and live 60 s, so the printed ones work once, right away.
