@@ -6,17 +6,20 @@
 //!
 //! Needs `node` (>= 20) and `npm`; without them the test fails saying what to install.
 
+#[path = "support/example_process.rs"]
+mod example_process;
 #[path = "support/oidc_provider.rs"]
 mod oidc_provider;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use example_process::{Example, free_port};
 use oidc_provider::{CLIENT_ID, CLIENT_SECRET, OidcProvider, ProviderConfig};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// A resource the provider also mints tokens for: a token for it must be refused here.
 const OTHER_RESOURCE: &str = "https://other-resource.example.test/mcp";
@@ -31,98 +34,6 @@ fn ensure_client_installed() {
         .get_or_init(|| oidc_provider::npm_ci(&client_dir(), "node_modules/@modelcontextprotocol/sdk/package.json"));
     if let Err(message) = installed {
         panic!("installing the MCP TypeScript SDK failed: {message}");
-    }
-}
-
-/// Builds the example with the same crypto backend as this test and returns its path.
-fn build_example() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = std::process::Command::new(cargo);
-    // Run it in the environment the outer `cargo test` ran in: the variables cargo sets for a
-    // test process (CARGO_PKG_*, CARGO_MANIFEST_DIR, …) reach build scripts that watch them
-    // and would make cargo rebuild ring, rustls and reqwest, twice per run.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        let set_for_tests = [
-            "CARGO_PKG_",
-            "CARGO_MANIFEST_",
-            "CARGO_BIN_",
-            "CARGO_CRATE_",
-            "CARGO_PRIMARY_",
-            "CARGO_TARGET_TMPDIR",
-            "CARGO_RUSTC_CURRENT_DIR",
-        ]
-        .iter()
-        .any(|prefix| name.starts_with(prefix));
-        if set_for_tests {
-            command.env_remove(&*name);
-        }
-    }
-    command.args(["build", "--example", "mcp_server", "--message-format=json-render-diagnostics"]);
-    if !cfg!(feature = "aws-lc-rs") {
-        command.arg("--no-default-features");
-    }
-    if cfg!(feature = "rust-crypto") {
-        command.args(["--features", "rust-crypto"]);
-    }
-    let output = command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build --example mcp_server");
-    assert!(output.status.success(), "cargo build --example mcp_server failed");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["target"]["name"] == "mcp_server")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no executable for the mcp_server example")
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
-}
-
-struct Example {
-    child: Child,
-}
-
-impl Example {
-    async fn start(listen: &str, issuer: &str) -> Example {
-        let child = Command::new(build_example())
-            .env("LISTEN", listen)
-            .env("ISSUER", issuer)
-            .env_remove("RESOURCE")
-            .env_remove("AUDIENCE")
-            .env_remove("JWKS_URI")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the mcp_server example");
-        let example = Example { child };
-        let http = reqwest::Client::new();
-        let url = format!("http://{listen}/.well-known/oauth-protected-resource/mcp");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(response) = http.get(&url).send().await
-                && response.status() == 200
-            {
-                return example;
-            }
-            assert!(Instant::now() < deadline, "the mcp_server example did not serve {url} within 60 s");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
     }
 }
 
@@ -184,7 +95,8 @@ async fn the_typescript_sdk_discovers_authorizes_and_is_refused_per_tool_without
         &[OTHER_RESOURCE],
     )
     .await;
-    let _example = Example::start(&listen, provider.issuer()).await;
+    let ready = format!("http://{listen}/.well-known/oauth-protected-resource/mcp");
+    let _example = Example::start("mcp_server", &[("LISTEN", &listen), ("ISSUER", provider.issuer())], &ready).await;
 
     // The example's routes, as issue 18 names them (one call each).
     let http = reqwest::Client::new();
