@@ -400,7 +400,6 @@ impl AuthError {
                 "DPoP replay protection is temporarily unavailable"
             }
             Self::Unavailable { cause: Unavailable::Revocations, .. } => "revocation list is temporarily unavailable",
-            Self::Unavailable { .. } => "the service is temporarily unavailable",
             Self::MissingLayer => "bearer-guard extractor used without BearerGuardLayer",
             Self::InvalidDpopProof(r) => r.description(),
             Self::UseDpopNonce { .. } => "DPoP proof must carry the server nonce",

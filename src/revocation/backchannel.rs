@@ -18,8 +18,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{MAX_ID_BYTES, RevocationError, Revocations};
-use crate::error::AuthError;
 use crate::clock::now_secs;
+use crate::error::AuthError;
 use crate::jws::header::TypPolicy;
 use crate::jws::rules::audience_matches;
 use crate::jws::verifier::JwsVerifier;

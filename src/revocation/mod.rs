@@ -52,10 +52,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::verified::VerifiedToken;
+use crate::clock::now_secs;
 use crate::error::{AuthError, InvalidToken, Unavailable};
 use crate::store::{MemoryStore, SharedStore, StoreError};
-use crate::clock::now_secs;
+use crate::verified::VerifiedToken;
 
 pub use backchannel::{BACKCHANNEL_LOGOUT_EVENT, LogoutError};
 pub(crate) use backchannel::{logout_token_from_form, ok_response, process as process_logout};
@@ -206,7 +206,7 @@ pub struct RevocationStats {
     pub revoked_hits: u64,
 }
 
-/// Stage 4 of the request path (see [`crate::pipeline`]): the revocation list when one is
+/// Stage 4 of the request path (`src/pipeline.rs`): the revocation list when one is
 /// configured, else nothing to check.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Revocation(pub(crate) Option<Revocations>);
@@ -429,7 +429,7 @@ impl Inner {
         let result = self.list.insert(entry, now_secs());
         if result.is_err() {
             let refused = self.refused_full.fetch_add(1, Ordering::Relaxed);
-            if refused % 1000 == 0 {
+            if refused.is_multiple_of(1000) {
                 tracing::error!(iss = %entry.issuer, refused = refused + 1, "revocation refused: the revocation list is full");
             }
         }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::Inner;
 use super::entry::RevocationEntry;
-use crate::store::SharedStore;
 use crate::clock::now_secs;
+use crate::store::SharedStore;
 
 const SYNCED: u64 = u64::MAX;
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);

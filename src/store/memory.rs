@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::{BoxFuture, Feed, MAX_KEY_BYTES, SharedStore, StoreError};
-use crate::revocation::entry::RevocationEntry;
 use crate::clock::now_secs;
+use crate::revocation::entry::RevocationEntry;
 
 /// How many feed entries may wait for a slow subscriber before it is dropped (and resyncs).
 const FEED_BUFFER: usize = 1024;

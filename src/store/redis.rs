@@ -21,8 +21,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 
 use super::{BoxFuture, Feed, MAX_KEY_BYTES, SharedStore, StoreError};
-use crate::revocation::entry::RevocationEntry;
 use crate::clock::now_secs;
+use crate::revocation::entry::RevocationEntry;
 
 /// Entries a feed may buffer before the subscriber is considered too slow and resyncs.
 const FEED_BUFFER: usize = 4096;
