@@ -249,3 +249,65 @@ async fn a_resync_after_reconnect_picks_up_revocations_made_while_away() {
     eprintln!("resync after reconnect took {took:?}");
     assert!(r.stats().synced && r.stats().resyncs > resyncs, "{:?}", r.stats());
 }
+
+/// The DPoP replay store in Redis (`RedisStore` is a `ReplayStore`): a proof used on one replica
+/// is refused on the other; with Redis down, proofs are refused with 503 (fail closed); back up,
+/// fresh proofs pass again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dpop_proof_used_on_one_replica_is_refused_on_the_other_and_fails_closed_without_redis() {
+    use bearer_guard::testing::DpopKey;
+    const BASE: &str = "https://api.example.test";
+    let mut redis = RedisServer::start();
+    let issuer = TestIssuer::start_with(&[bearer_guard::Algorithm::ES256]).await;
+    let prefix = prefix();
+    let replica = || {
+        let guard = BearerGuard::builder()
+            .issuer(issuer.issuer())
+            .audience(TestIssuer::DEFAULT_AUDIENCE)
+            .jwks_uri(issuer.jwks_uri())
+            .public_url(BASE)
+            .unwrap()
+            .dpop_replay_store(store(&redis.url(), &prefix))
+            .build()
+            .unwrap();
+        axum::Router::new().route("/notes", axum::routing::get(|| async { "ok" })).route_layer(guard.layer())
+    };
+    let (a, b) = (replica(), replica());
+    let key = DpopKey::generate(bearer_guard::Algorithm::ES256).unwrap();
+    let token = issuer.token().dpop_bound(&key).sign().unwrap();
+    let proof = || key.proof("GET", &format!("{BASE}/notes")).access_token(&token).sign().unwrap();
+    let call = |app: &axum::Router, proof: &str| {
+        let request = Request::get("/notes")
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .body(Body::empty())
+            .unwrap();
+        app.clone().oneshot(request)
+    };
+    let used = proof();
+    assert_eq!(call(&a, &used).await.unwrap().status(), StatusCode::OK);
+    let replayed = call(&b, &used).await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED, "replayed on the other replica");
+    let challenge = replayed.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("invalid_dpop_proof"), "{challenge}");
+    assert_eq!(call(&b, &proof()).await.unwrap().status(), StatusCode::OK, "control: a fresh proof passes");
+
+    redis.kill();
+    let down = call(&a, &proof()).await.unwrap();
+    assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE, "replay check can't run: fail closed");
+    assert!(down.headers().contains_key("retry-after"));
+
+    redis.restart();
+    let app = a.clone();
+    let back = eventually("DPoP accepted again", Duration::from_secs(5), async || {
+        call(&app, &proof()).await.unwrap().status() == StatusCode::OK
+    })
+    .await;
+    eprintln!("DPoP through Redis recovered {back:?} after the restart");
+    // Replica b reconnects on its own too, and the used proof is still remembered (append-only file).
+    let app = b.clone();
+    eventually("the used proof refused as a replay on b", Duration::from_secs(5), async || {
+        call(&app, &used).await.unwrap().status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+}
