@@ -296,6 +296,8 @@ pub enum InvalidToken {
     /// The authorization server's introspection answer says the token is not active
     /// (RFC 7662: unknown, expired, revoked, or `active` not the JSON boolean `true`).
     Inactive,
+    /// The token, its subject or its session has been revoked.
+    Revoked,
 }
 
 impl InvalidRequest {
@@ -352,6 +354,7 @@ impl InvalidToken {
             Self::CertificateRequired => "token is bound to a client certificate that was not presented",
             Self::CertificateMismatch => "token is bound to another client certificate",
             Self::Inactive => "token is not active",
+            Self::Revoked => "token has been revoked",
         }
     }
 }
@@ -396,7 +399,7 @@ impl AuthError {
             Self::Unavailable { cause: Unavailable::ReplayStore, .. } => {
                 "DPoP replay protection is temporarily unavailable"
             }
-            Self::Unavailable { .. } => "the service is temporarily unavailable",
+            Self::Unavailable { cause: Unavailable::Revocations, .. } => "revocation list is temporarily unavailable",
             Self::MissingLayer => "bearer-guard extractor used without BearerGuardLayer",
             Self::InvalidDpopProof(r) => r.description(),
             Self::UseDpopNonce { .. } => "DPoP proof must carry the server nonce",

@@ -380,6 +380,7 @@ mod tests {
             InvalidToken::MissingClaim("jti"),
             InvalidToken::MissingClaim("other"),
             InvalidToken::UnexpectedClaims,
+            InvalidToken::Revoked,
         ] {
             all.push(r.description());
         }

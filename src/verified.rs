@@ -44,6 +44,8 @@ struct Inner {
     issuer: Arc<str>,
     kid: Option<Arc<str>>,
     expires_at: f64,
+    /// The revocation-list generation this token was last found not revoked at (0: never).
+    revocation_checked: std::sync::atomic::AtomicU64,
 }
 
 impl VerifiedToken {
@@ -55,7 +57,13 @@ impl VerifiedToken {
         kid: Option<Arc<str>>,
         expires_at: f64,
     ) -> Self {
-        Self(Arc::new(Inner { claims, scopes, roles, issuer, kid, expires_at }))
+        let revocation_checked = std::sync::atomic::AtomicU64::new(0);
+        Self(Arc::new(Inner { claims, scopes, roles, issuer, kid, expires_at, revocation_checked }))
+    }
+
+    /// Memo of the revocation stage, shared by every verified-token cache hit of this token.
+    pub(crate) fn revocation_checked(&self) -> &std::sync::atomic::AtomicU64 {
+        &self.0.revocation_checked
     }
 
     /// All claims, as JSON.

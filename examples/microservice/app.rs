@@ -9,9 +9,10 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use bearer_guard::{AccessTokenClaims, BearerGuard, Claims, RequireScope, Scopes};
+use bearer_guard::revocation::{DEFAULT_MAX_TOKEN_LIFETIME, RevocationError};
+use bearer_guard::{AccessTokenClaims, BearerGuard, Claims, RequireScope, Scopes, VerifiedToken};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -54,7 +55,8 @@ impl Notes {
     }
 }
 
-/// The notes API: `/health` is open, everything else goes through `guard`.
+/// The notes API: `/health` and `/backchannel-logout` are open, everything else goes through
+/// `guard`.
 pub fn router(guard: &BearerGuard) -> Router {
     router_with_capacity(guard, MAX_NOTES)
 }
@@ -62,19 +64,76 @@ pub fn router(guard: &BearerGuard) -> Router {
 /// [`router`] with a store that holds at most `capacity` notes.
 pub fn router_with_capacity(guard: &BearerGuard, capacity: usize) -> Router {
     let notes = Notes { next_id: Arc::default(), notes: Arc::default(), capacity };
+    let admin = guard.clone();
     let protected = Router::new()
         .route("/me", get(me))
         .route("/notes", get(list_notes).post(create_note))
         .route("/notes/{id}", delete(delete_note))
+        .route(
+            "/admin/revoke",
+            post(move |scope: RequireScope<Admin>, token: VerifiedToken, body: Result<Json<Revoke>, JsonRejection>| {
+                admin_revoke(admin.clone(), scope, token, body)
+            }),
+        )
         .route_layer(guard.layer())
         .with_state(notes);
-    let public = Router::new().route("/health", get(|| async { "ok" }));
+    let public = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        // OpenID Connect Back-Channel Logout 1.0: the identity provider calls it, with no access token.
+        .route("/backchannel-logout", guard.backchannel_logout());
     // RFC 9728: `GET /.well-known/oauth-protected-resource`, when the guard names its resource.
     let public = match guard.metadata_document() {
         Some(_) => public.merge(guard.metadata_router()),
         None => public,
     };
     public.merge(protected)
+}
+
+/// The body of `POST /admin/revoke`: exactly one of `jti` (that token) or `sub` (every token
+/// of that subject issued until now), for the service's issuer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    jti: Option<String>,
+    sub: Option<String>,
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": "invalid_request", "error_description": message }))).into_response()
+}
+
+async fn admin_revoke(
+    guard: BearerGuard,
+    _: RequireScope<Admin>,
+    admin: VerifiedToken,
+    body: Result<Json<Revoke>, JsonRejection>,
+) -> Response {
+    let Some(revocations) = guard.revocations() else {
+        return json_error(StatusCode::BAD_REQUEST, "revocation is not enabled");
+    };
+    let Ok(Json(request)) = body else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "expected a JSON body like {\"jti\": \"...\"} or {\"sub\": \"...\"}",
+        );
+    };
+    let now = std::time::SystemTime::now();
+    let result = match (request.jti, request.sub) {
+        // The token's exp is not known here: keep the entry as long as any token may live.
+        (Some(jti), None) => revocations.revoke_token(admin.issuer(), jti, now + DEFAULT_MAX_TOKEN_LIFETIME).await,
+        (None, Some(sub)) => revocations.revoke_subject(admin.issuer(), sub, now).await,
+        _ => return json_error(StatusCode::BAD_REQUEST, "give exactly one of jti or sub"),
+    };
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(RevocationError::InvalidEntry) => json_error(StatusCode::BAD_REQUEST, "jti or sub is empty or too long"),
+        Err(error @ (RevocationError::Full | RevocationError::NotShared(_))) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": "temporarily_unavailable", "error_description": error.to_string() })),
+        )
+            .into_response(),
+        Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+    }
 }
 
 /// A `4xx`/`5xx` with a JSON body `{"error": code, "message": text}`. The texts are fixed: no

@@ -15,6 +15,12 @@
 //! `DPOP` = `off` | `allowed` | `required` (default `allowed`) and `PUBLIC_URL` (the external
 //! base URL DPoP proofs' `htu` is checked against; default `http://` + LISTEN).
 //!
+//! `REDIS_URL` (e.g. `redis://127.0.0.1:6379/0`): the revocation list, logout-token `jti`s and
+//! the DPoP replay store live in Redis, so two processes with the same `REDIS_URL` are two
+//! replicas; without it, in memory. Revocation: `POST /admin/revoke` (scope `admin`) with
+//! `{"jti": "..."}` or `{"sub": "..."}` → 204; `POST /backchannel-logout` (form
+//! `logout_token=…`) → 200 or 400.
+//!
 //! Opaque tokens (RFC 7662): with `INTROSPECTION_CLIENT_ID` and `INTROSPECTION_CLIENT_SECRET`
 //! set, tokens that are not JWTs of the issuer are introspected at its discovered
 //! `introspection_endpoint` with `client_secret_basic`; `INTROSPECTION_AUTH=client_secret_post`
@@ -25,6 +31,8 @@ mod embedded;
 mod serve;
 mod tour;
 
+use bearer_guard::revocation::RevocationConfig;
+use bearer_guard::store::{RedisStore, RedisStoreConfig};
 use bearer_guard::testing::{DpopKey, TestIssuer};
 use bearer_guard::{BearerGuard, BearerGuardBuilder, ClientAuth, DpopMode, Introspection};
 use tracing_subscriber::EnvFilter;
@@ -59,12 +67,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if let Some(introspection) = introspection_from_env()? {
                 builder = builder.introspection(introspection);
             }
-            with_dpop(builder, &base)?.build()?
+            with_shared_state(with_dpop(builder, &base)?)?.build()?
         }
         Err(_) => {
             let issuer = TestIssuer::start().await;
             let builder = embedded::builder(&issuer, &audience);
-            let guard = with_dpop(builder, &base)?.build()?;
+            let guard = with_shared_state(with_dpop(builder, &base)?)?.build()?;
             print_curl_commands(&issuer, &audience, &base)?;
             print_dpop_commands(&issuer, &audience, &base)?;
             embedded = Some(issuer);
@@ -101,7 +109,50 @@ fn print_curl_commands(issuer: &TestIssuer, audience: &str, base: &str) -> Resul
     for step in tour::tour(issuer, audience)? {
         println!("# {}\n{}\n", step.what, step.curl(base));
     }
+    print_revocation_commands(issuer, audience, base)
+}
+
+/// `POST /admin/revoke` and `POST /backchannel-logout`, ready to paste.
+fn print_revocation_commands(
+    issuer: &TestIssuer,
+    audience: &str,
+    base: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mint = |scopes: &[&str]| issuer.token().audience(audience).subject("alice").scopes(scopes.iter().copied());
+    let victim = mint(&["notes:read"]).claim("jti", "revoke-me").sign()?;
+    let admin = mint(&["admin"]).sign()?;
+    println!(
+        "# revocation: a read token with jti revoke-me -> 200 now, 401 \"token has been revoked\" after the next command"
+    );
+    println!("curl -i {base}/notes -H 'Authorization: Bearer {victim}'\n");
+    println!("# admin: revoke it by jti (or {{\"sub\":\"alice\"}}: every token of alice issued until now) -> 204");
+    println!(
+        "curl -i {base}/admin/revoke -H 'Authorization: Bearer {admin}' -H 'Content-Type: application/json' -d '{{\"jti\":\"revoke-me\"}}'\n"
+    );
+    let logout = issuer
+        .token()
+        .audience(audience)
+        .subject("alice")
+        .remove_claim("scope")
+        .claim("events", serde_json::json!({ bearer_guard::revocation::BACKCHANNEL_LOGOUT_EVENT: {} }))
+        .header("typ", "logout+jwt")
+        .sign()?;
+    println!("# back-channel logout of alice, as the identity provider sends it -> 200 (once; 400 when replayed)");
+    println!("curl -i {base}/backchannel-logout -d 'logout_token={logout}'\n");
     Ok(())
+}
+
+/// `REDIS_URL` (issue 18's contract): the revocation list and the DPoP replay store in Redis;
+/// without it, both in memory.
+fn with_shared_state(builder: BearerGuardBuilder) -> Result<BearerGuardBuilder, Box<dyn std::error::Error>> {
+    Ok(match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => {
+            tracing::info!("revocations, logout-token jtis and DPoP proofs shared through Redis");
+            let store = RedisStore::open(&url, RedisStoreConfig::default())?;
+            builder.dpop_replay_store(store.clone()).revocation(RevocationConfig::new().store(store))
+        }
+        _ => builder.revocation(RevocationConfig::new()),
+    })
 }
 
 /// `DPOP` and `PUBLIC_URL` (issue 18's contract).

@@ -25,7 +25,7 @@ use crate::metadata::config::{ResourceMetadata, ResourceState};
 use crate::metadata::resource::ResourceId;
 use crate::pipeline::Pipeline;
 use crate::response::{DpopChallenge, RefusalResponder, Rfc6750};
-use crate::revocation::Revocation;
+use crate::revocation::{Revocation, RevocationConfig};
 use crate::scope::set::{RoleSource, ScopeSources};
 use crate::token::TokenSources;
 use crate::verified_cache::{DEFAULT_VERIFIED_CACHE_CAPACITY, VerifiedCache};
@@ -60,6 +60,7 @@ pub struct BearerGuardBuilder {
     binding_error: Option<(&'static str, &'static str)>,
     resource: Option<String>,
     metadata: Option<ResourceMetadata>,
+    revocation: Option<RevocationConfig>,
 }
 
 impl Default for BearerGuardBuilder {
@@ -83,6 +84,7 @@ impl Default for BearerGuardBuilder {
             binding_error: None,
             resource: None,
             metadata: None,
+            revocation: None,
         }
     }
 }
@@ -367,6 +369,14 @@ impl BearerGuardBuilder {
         self
     }
 
+    /// Turns on the revocation list ([`revocation`](crate::revocation)): revoked tokens get
+    /// `401 invalid_token`. With a store in `config`, the list is shared between replicas and
+    /// the guard must be built inside a Tokio runtime.
+    pub fn revocation(mut self, config: RevocationConfig) -> Self {
+        self.revocation = Some(config);
+        self
+    }
+
     /// Checks the configuration and builds the guard. No network I/O.
     pub fn build(self) -> Result<BearerGuard, ConfigError> {
         install_crypto_provider();
@@ -479,6 +489,7 @@ impl BearerGuardBuilder {
         });
         let mut sources = self.sources;
         sources.dpop = binding.dpop.mode != DpopMode::Off;
+        let revocation = Revocation::new(self.revocation)?;
         Ok(BearerGuard {
             pipeline: Arc::new(Pipeline {
                 sources,
@@ -494,7 +505,7 @@ impl BearerGuardBuilder {
                     introspection: introspection.map(|i| i as Arc<dyn crate::authenticate::Introspect>),
                 },
                 binding,
-                revocation: Revocation::default(),
+                revocation,
                 allow_anonymous: self.allow_anonymous,
                 responder,
                 resource,

@@ -15,6 +15,7 @@ use crate::issuer::KeySource;
 use crate::keys::KeySetStats;
 use crate::layer::BearerGuardLayer;
 use crate::pipeline::Pipeline;
+use crate::revocation::{LogoutError, Revocations};
 use crate::verified::VerifiedToken;
 
 /// A configured resource-server guard. Cheap to clone; build it once, use its
@@ -84,6 +85,57 @@ impl BearerGuard {
         *request.uri_mut() = uri.clone();
         let (parts, ()) = request.into_parts();
         self.pipeline.run(&parts).await
+    }
+
+    /// The revocation list, when one is configured with
+    /// [`BearerGuardBuilder::revocation`].
+    pub fn revocations(&self) -> Option<&Revocations> {
+        self.pipeline.revocation.0.as_ref()
+    }
+
+    /// An axum route for OpenID Connect Back-Channel Logout 1.0 (`POST`, form body
+    /// `logout_token=…`): see [`revocation`](crate::revocation). Mount it outside the guard's
+    /// layer (the identity provider sends no access token). Needs
+    /// [`BearerGuardBuilder::revocation`]; without it every logout is refused with `400`.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use bearer_guard::{BearerGuard, revocation::RevocationConfig};
+    ///
+    /// let guard = BearerGuard::builder()
+    ///     .issuer("https://idp.example.com")
+    ///     .audience("https://api.example.com")
+    ///     .revocation(RevocationConfig::new().logout_audience("my-client-id"))
+    ///     .build()?;
+    /// let app: Router = Router::new().route("/backchannel-logout", guard.backchannel_logout());
+    /// # Ok::<(), bearer_guard::ConfigError>(())
+    /// ```
+    pub fn backchannel_logout<S: Clone + Send + Sync + 'static>(&self) -> axum::routing::MethodRouter<S> {
+        let guard = self.clone();
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| async move {
+            use axum_core::response::IntoResponse;
+            let max = guard.pipeline.sources.max_bytes;
+            let result = match crate::revocation::logout_token_from_form(&headers, &body, max) {
+                Ok(token) => guard.process_logout_token(&token).await,
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(()) => crate::revocation::ok_response(),
+                Err(error) => error.into_response(),
+            }
+        })
+    }
+
+    /// Verifies a back-channel `logout_token` and revokes the subject and/or session it
+    /// names (what [`backchannel_logout`](Self::backchannel_logout) does with a request).
+    pub async fn process_logout_token(&self, logout_token: &str) -> Result<(), LogoutError> {
+        let Some(revocations) = self.revocations() else {
+            return Err(LogoutError::BadRequest("back-channel logout is not enabled"));
+        };
+        if logout_token.len() > self.pipeline.sources.max_bytes {
+            return Err(LogoutError::BadRequest("logout_token is too large"));
+        }
+        crate::revocation::process_logout(&self.pipeline.authenticator.jws, revocations, logout_token).await
     }
 
     /// The state of each issuer's remote key set (issuers with static keys are left out).

@@ -26,6 +26,8 @@ pub(crate) enum TypPolicy {
     /// RFC 9068: `typ` must be `at+jwt` (or `application/at+jwt`), and `sub`, `client_id`,
     /// `iat` and `jti` must be present.
     StrictRfc9068,
+    /// OpenID Connect Back-Channel Logout: `typ` absent or `logout+jwt`.
+    Logout,
 }
 
 /// A token split and decoded, not yet verified.
@@ -67,9 +69,12 @@ pub(crate) fn parse(token: &str, allowed: AlgSet, typ_policy: TypPolicy) -> Resu
     }
     let kid = optional_string(&header, "kid")?;
     let typ = optional_string(&header, "typ")?;
-    let typ_is_at_jwt = match typ.map(str::to_ascii_lowercase).as_deref() {
-        Some("at+jwt" | "application/at+jwt") => true,
-        None | Some("jwt" | "application/jwt") if typ_policy == TypPolicy::Lenient => false,
+    let typ = typ.map(str::to_ascii_lowercase);
+    let typ_is_at_jwt = match (typ_policy, typ.as_deref()) {
+        (TypPolicy::Logout, None | Some("logout+jwt" | "application/logout+jwt")) => false,
+        (TypPolicy::Logout, _) => return Err(InvalidToken::UnacceptableType),
+        (_, Some("at+jwt" | "application/at+jwt")) => true,
+        (TypPolicy::Lenient, None | Some("jwt" | "application/jwt")) => false,
         _ => return Err(InvalidToken::UnacceptableType),
     };
     let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| InvalidToken::Malformed)?;

@@ -70,7 +70,7 @@ pub(crate) fn check_claims(
     Ok(exp)
 }
 
-fn audience_matches(aud: Option<&Value>, accepted: &[Box<str>]) -> Result<bool, InvalidToken> {
+pub(crate) fn audience_matches(aud: Option<&Value>, accepted: &[Box<str>]) -> Result<bool, InvalidToken> {
     match aud {
         None => Ok(false),
         Some(Value::String(a)) => Ok(accepted.iter().any(|x| **x == **a)),
