@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bearer_guard::BearerGuard;
 use bearer_guard::grpc::{self, MethodScopes};
+use bearer_guard::{BearerGuard, RequireScope};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
@@ -30,7 +30,12 @@ pub fn method_scopes() -> MethodScopes {
         .method("/notes.v1.Notes/List", ["notes:read"])
         .method("/notes.v1.Notes/Watch", ["notes:read"])
         .method("/notes.v1.Notes/Add", ["notes:write"])
-        .method("/notes.v1.Notes/Delete", ["admin"])
+    // Delete checks `admin` in its handler instead, to show the typed form.
+}
+
+bearer_guard::scopes! {
+    /// May delete notes.
+    pub struct Admin = "admin";
 }
 
 /// Serves the notes service on `listener`, behind `guard`, until `shutdown` completes.
@@ -101,6 +106,7 @@ impl Notes for NotesService {
     }
 
     async fn delete(&self, request: Request<DeleteNoteRequest>) -> Result<Response<DeleteNoteResponse>, Status> {
+        RequireScope::<Admin>::check(&request)?;
         let id = request.into_inner().id;
         match self.state().notes.remove(&id) {
             Some(_) => Ok(Response::new(DeleteNoteResponse {})),
