@@ -17,6 +17,50 @@ pin_project! {
     /// The response body of [`BearerGuardService`](crate::BearerGuardService) and the scope
     /// layers: the inner service's body `B` when the request was let through, or the guard's
     /// refusal. It implements [`http_body::Body`], so axum, tonic and hyper serve it as is.
+    ///
+    /// The layer on a bare `tower::Service`, served by hyper (no axum, no tonic):
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    ///
+    /// use bearer_guard::{BearerGuard, StaticKey, VerifiedToken};
+    /// use http::{Request, Response};
+    /// use http_body_util::Full;
+    /// use hyper::body::{Bytes, Incoming};
+    /// use hyper_util::rt::TokioIo;
+    /// use hyper_util::service::TowerToHyperService;
+    /// use tower::{ServiceBuilder, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let guard = BearerGuard::builder()
+    ///     .issuer("my-app")
+    ///     .audience("my-api")
+    ///     .static_key(StaticKey::hmac_secret(b"an example secret of at least 32 bytes")?)
+    ///     .build()?;
+    ///
+    /// let hello = service_fn(|request: Request<Incoming>| async move {
+    ///     // The layer leaves the verified token in the request extensions.
+    ///     let sub = request.extensions().get::<VerifiedToken>().and_then(|t| t.subject()).unwrap_or("?");
+    ///     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!("hello {sub}")))))
+    /// });
+    /// let service = ServiceBuilder::new().layer(guard.layer()).service(hello);
+    ///
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let addr = listener.local_addr()?;
+    /// tokio::spawn(async move {
+    ///     while let Ok((stream, _)) = listener.accept().await {
+    ///         let service = TowerToHyperService::new(service.clone());
+    ///         tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+    ///     }
+    /// });
+    ///
+    /// let response = reqwest::get(format!("http://{addr}/")).await?;
+    /// assert_eq!(response.status(), 401);
+    /// assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"api\"");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub struct ResponseBody<B> {
         #[pin]
         kind: Kind<B>,
