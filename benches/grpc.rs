@@ -93,7 +93,7 @@ fn response_future(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("bare tower::Service (HS256, verified-token cache on)");
     group.bench_function("inner service alone", |b| {
-        b.iter(|| rt.block_on(inner.clone().oneshot(request())).expect("response"))
+        b.iter(|| rt.block_on(inner.oneshot(request())).expect("response"))
     });
     group.bench_function("guard.layer() around it", |b| {
         b.iter(|| {
