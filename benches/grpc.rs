@@ -92,9 +92,8 @@ fn response_future(c: &mut Criterion) {
     let request = || Request::get("/").header("authorization", &authorization).body(()).expect("request");
 
     let mut group = c.benchmark_group("bare tower::Service (HS256, verified-token cache on)");
-    group.bench_function("inner service alone", |b| {
-        b.iter(|| rt.block_on(inner.oneshot(request())).expect("response"))
-    });
+    group
+        .bench_function("inner service alone", |b| b.iter(|| rt.block_on(inner.oneshot(request())).expect("response")));
     group.bench_function("guard.layer() around it", |b| {
         b.iter(|| {
             let response = rt.block_on(guarded.clone().oneshot(request())).expect("response");

@@ -248,7 +248,7 @@ async fn http1_json_routes_on_the_same_guard_keep_their_answers() {
     }
     let app = Router::new()
         .route("/me", get(me))
-        .route("/notes", post(create).route_layer(require_scopes(["notes:write"])))
+        .route("/notes", post(create).route_layer(require_scopes(["notes:write"]).unwrap()))
         .route_layer(server.guard.layer());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

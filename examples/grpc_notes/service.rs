@@ -45,9 +45,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // The table's names are literals checked by the tests: an error here is a programming bug.
+    #[allow(clippy::expect_used)]
+    let scopes = method_scopes().layer().expect("valid scope table");
     tonic::transport::Server::builder()
         .layer(guard.layer()) // verifies the token (gRPC-native refusals)
-        .layer(method_scopes().layer()) // then the method's scope
+        .layer(scopes) // then the method's scope
         .add_service(NotesServer::new(NotesService::default()))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

@@ -121,7 +121,7 @@ where
         let refusal = self
             .methods
             .get(request.uri().path())
-            .and_then(|needs| needs.check(request.extensions().get::<AuthState>(), request.headers()).err());
+            .and_then(|needs| needs.refused(request.extensions().get::<AuthState>(), request.headers()));
         match refusal {
             None => {
                 // Call the service that was driven to readiness; leave a clone in its place.

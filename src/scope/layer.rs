@@ -117,21 +117,22 @@ impl Requirement {
         }
     }
 
-    /// `Err` is the answer to send (gRPC or HTTP, by the request's `content-type`).
-    pub(crate) fn check(&self, state: Option<&AuthState>, headers: &http::HeaderMap) -> Result<(), Response> {
+    /// `None` when the requirement is met; otherwise the answer to send (gRPC or HTTP, by the
+    /// request's `content-type`).
+    pub(crate) fn refused(&self, state: Option<&AuthState>, headers: &http::HeaderMap) -> Option<Response> {
         let Some(state) = state else {
             tracing::error!("a scope or role layer is used on a route without BearerGuardLayer (or inside out)");
-            return Err(crate::response::answer_without_layer(headers));
+            return Some(crate::response::answer_without_layer(headers));
         };
         let Some(token) = &state.token else {
-            return Err(state.answer(&AuthError::MissingToken, headers));
+            return Some(state.answer(&AuthError::MissingToken, headers));
         };
         state.scope_log.note_used(self.scope_names());
         if self.is_met(token) {
-            Ok(())
+            None
         } else {
             log_refusal(token, self.kind, &self.names, self.matching);
-            Err(state.answer(&refusal(self.kind, &self.names, self.matching), headers))
+            Some(state.answer(&refusal(self.kind, &self.names, self.matching), headers))
         }
     }
 }
@@ -296,14 +297,14 @@ macro_rules! guard_layer {
             }
 
             fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-                let kind = match self.requirement.check(request.extensions().get::<AuthState>(), request.headers()) {
-                    Ok(()) => {
+                let kind = match self.requirement.refused(request.extensions().get::<AuthState>(), request.headers()) {
+                    None => {
                         // Call the service that was driven to readiness; leave a clone in its place.
                         let clone = self.inner.clone();
                         let mut inner = std::mem::replace(&mut self.inner, clone);
                         FutureKind::Inner { future: inner.call(request) }
                     }
-                    Err(response) => FutureKind::Refused { response: Some(response) },
+                    Some(response) => FutureKind::Refused { response: Some(response) },
                 };
                 ResponseFuture { kind }
             }
