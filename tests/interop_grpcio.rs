@@ -15,17 +15,26 @@ use bearer_guard::testing::{Failure, TestIssuer};
 use python_grpc::PythonGrpc;
 use serde_json::{Value, json};
 
-/// The example binary: built by `cargo test` with the tests, or built here.
+/// The example binary: built by `cargo test` with the tests; built here when it is missing or
+/// older than the example's or the crate's sources (a `cargo test --test interop_grpcio` run).
 fn example_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_owned();
     let binary = profile_dir.join("examples").join("grpc_notes");
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "grpc_notes"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
+    let stale = built.is_none_or(|built| {
+        ["examples/grpc_notes", "src", "src/grpc"].iter().any(|dir| {
+            std::fs::read_dir(root.join(dir))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|entry| entry.metadata().and_then(|m| m.modified()).is_ok_and(|modified| modified > built))
+        })
+    });
+    if stale {
+        let status =
+            Command::new(env!("CARGO")).args(["build", "--example", "grpc_notes"]).current_dir(&root).status().unwrap();
         assert!(status.success(), "cargo build --example grpc_notes failed");
     }
     binary
