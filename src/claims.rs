@@ -3,15 +3,21 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+#[cfg(feature = "axum")]
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+#[cfg(feature = "axum")]
 use http::request::Parts;
+#[cfg(feature = "axum")]
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+#[cfg(feature = "axum")]
 use crate::error::{AuthError, InvalidToken};
+#[cfg(feature = "axum")]
 use crate::response::Refusal;
 use crate::scope::set::scope_tokens;
+#[cfg(feature = "axum")]
 use crate::verified::{AuthState, VerifiedToken, auth_state, verified_token};
 
 /// The verified claims, deserialized into `T`.
@@ -39,6 +45,7 @@ impl<T> fmt::Debug for Claims<T> {
     }
 }
 
+#[cfg(feature = "axum")]
 fn deserialize_claims<T: DeserializeOwned>(token: &VerifiedToken, state: &AuthState) -> Result<Claims<T>, Refusal> {
     token.claims_as().map(Claims).map_err(|error| {
         tracing::info!(issuer = token.issuer(), %error, "verified claims do not fit the handler's type");
@@ -46,6 +53,7 @@ fn deserialize_claims<T: DeserializeOwned>(token: &VerifiedToken, state: &AuthSt
     })
 }
 
+#[cfg(feature = "axum")]
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Claims<T> {
     type Rejection = Refusal;
 
@@ -55,6 +63,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Claims<T> {
     }
 }
 
+#[cfg(feature = "axum")]
 impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequestParts<S> for Claims<T> {
     type Rejection = Refusal;
 

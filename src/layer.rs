@@ -6,14 +6,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum_core::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::body::{self, ResponseBody};
 use crate::error::AuthError;
 use crate::error::{ConfigError, ScopeMatch};
 use crate::pipeline::Pipeline;
+use crate::response;
 use crate::scope::layer::{Kind, Requirement, refusal};
 
 /// RFC 9449 §8: the header carrying a server nonce.
@@ -143,22 +144,21 @@ impl<S> BearerGuardService<S> {
     }
 }
 
-impl<S, B> Service<Request<B>> for BearerGuardService<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for BearerGuardService<S>
 where
-    S: Service<Request<B>> + Clone + Send + 'static,
-    S::Response: IntoResponse,
+    S: Service<Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    B: Send + 'static,
+    ReqBody: Send + 'static,
 {
-    type Response = Response;
+    type Response = http::Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Error>;
+    type Future = ResponseFuture<ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // Use the service that was driven to readiness; leave a fresh clone in its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -169,6 +169,11 @@ where
             inner: Box::pin(async move {
                 let (mut parts, body) = request.into_parts();
                 let route_scopes = scopes.as_deref().unwrap_or_default();
+                // gRPC calls get the gRPC form, others the responder's (RFC 6750 by default).
+                let refuse = |error: &AuthError, route_scopes: &[Arc<str>]| {
+                    let p = &pipeline;
+                    response::answer_on_route(error, &parts.headers, &*p.responder, &p.rfc6750, route_scopes)
+                };
                 match pipeline.run_with_outcome(&parts).await {
                     Ok((token, outcome)) => {
                         if let Some(required) = scopes.as_ref().filter(|_| enforce) {
@@ -176,27 +181,33 @@ where
                             match token.as_ref().map(|t| required.iter().all(|s| t.scopes().contains(s))) {
                                 None => {
                                     let error = AuthError::MissingToken;
-                                    return Ok(pipeline.responder.respond_on_route(&error, route_scopes));
+                                    return Ok(body::refused(refuse(&error, route_scopes)));
                                 }
                                 Some(false) => {
                                     let error = refusal(Kind::Scope, required, ScopeMatch::All);
-                                    return Ok(pipeline.responder.respond(&error));
+                                    return Ok(body::refused(refuse(&error, &[])));
                                 }
                                 Some(true) => {}
                             }
                         }
+                        if let Some(token) = &token {
+                            // For handlers that read the extensions themselves (tonic's
+                            // `request.extensions().get::<VerifiedToken>()`).
+                            parts.extensions.insert(token.clone());
+                        }
                         let responder = Arc::clone(&pipeline.responder);
                         let scope_log = Arc::clone(&pipeline.scope_log);
-                        parts.extensions.insert(AuthState { token, responder, scope_log });
+                        let rfc6750 = Arc::clone(&pipeline.rfc6750);
+                        parts.extensions.insert(AuthState { token, responder, scope_log, rfc6750 });
                         let request = Request::from_parts(parts, body);
-                        let mut response = inner.call(request).await.map(IntoResponse::into_response)?;
+                        let mut response = inner.call(request).await.map(body::let_through)?;
                         if let Some(nonce) = outcome.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
                             response.headers_mut().insert(DPOP_NONCE, nonce);
                         }
                         Ok(response)
                     }
                     Err(error) => {
-                        let mut response = pipeline.responder.respond_on_route(&error, route_scopes);
+                        let mut response = refuse(&error, route_scopes);
                         // A custom responder may not know the nonce; the client needs it.
                         if let AuthError::UseDpopNonce { nonce } = &error
                             && !response.headers().contains_key(DPOP_NONCE)
@@ -204,7 +215,7 @@ where
                         {
                             response.headers_mut().insert(DPOP_NONCE, value);
                         }
-                        Ok(response)
+                        Ok(body::refused(response))
                     }
                 }
             }),
@@ -212,20 +223,22 @@ where
     }
 }
 
+type Output<B, E> = Result<http::Response<ResponseBody<B>>, E>;
+
 /// The response future of [`BearerGuardService`].
-pub struct ResponseFuture<E> {
-    inner: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>,
+pub struct ResponseFuture<B, E> {
+    inner: Pin<Box<dyn Future<Output = Output<B, E>> + Send>>,
 }
 
-impl<E> Future for ResponseFuture<E> {
-    type Output = Result<Response, E>;
+impl<B, E> Future for ResponseFuture<B, E> {
+    type Output = Output<B, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.inner.as_mut().poll(cx)
     }
 }
 
-impl<E> std::fmt::Debug for ResponseFuture<E> {
+impl<B, E> std::fmt::Debug for ResponseFuture<B, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }

@@ -7,6 +7,7 @@
 // The request path, in the order a token goes through it (see `pipeline`).
 mod authenticate;
 mod binding;
+mod body;
 mod claims;
 mod jws;
 mod layer;
@@ -31,6 +32,8 @@ mod keys;
 pub mod mcp;
 mod metadata;
 
+pub mod grpc;
+
 /// A test identity provider for your own tests (feature `test-util`): [`TestIssuer`](testing::TestIssuer).
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
@@ -41,6 +44,7 @@ pub use binding::dpop::nonce::DEFAULT_DPOP_NONCE_PERIOD;
 pub use binding::dpop::{DEFAULT_DPOP_IAT_AHEAD, DEFAULT_DPOP_IAT_BACK, DpopMode};
 pub use binding::mtls::{CertificateHeaderEncoding, ClientCertificate, ClientCertificateSource};
 pub use binding::replay::{BoxFuture, DEFAULT_REPLAY_STORE_CAPACITY, MemoryReplayStore, ReplayStore, ReplayStoreError};
+pub use body::{BoxError, ResponseBody};
 pub use claims::{AccessTokenClaims, Claims};
 pub use error::{AuthError, ConfigError, InvalidDpopProof, InvalidRequest, InvalidToken, ScopeMatch, Unavailable};
 pub use guard::{BearerGuard, BearerGuardBuilder};

@@ -31,6 +31,8 @@ pub(crate) struct Pipeline {
     pub(crate) revocation: Revocation,
     pub(crate) allow_anonymous: bool,
     pub(crate) responder: Arc<dyn RefusalResponder>,
+    /// Realm and metadata URL of the challenges (also sent with gRPC answers).
+    pub(crate) rfc6750: Arc<crate::response::Rfc6750>,
     /// RFC 9728: the resource identifier and its metadata, when configured.
     pub(crate) resource: Option<crate::metadata::config::ResourceState>,
     /// Scopes required by the guard's layers and seen in scope checks.

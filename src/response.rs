@@ -9,6 +9,7 @@ use http::{HeaderValue, StatusCode, header};
 
 use crate::binding::dpop::{Dpop, DpopMode};
 use crate::error::{AuthError, InvalidRequest, InvalidToken};
+use crate::grpc::answer as grpc;
 use crate::scope::set::is_scope_token;
 
 /// Builds the response for a refused request.
@@ -132,6 +133,45 @@ impl DpopChallenge {
         } else if headers.contains_key(header::WWW_AUTHENTICATE) {
             headers.append(header::WWW_AUTHENTICATE, value);
         }
+    }
+}
+
+/// The answer to a refused request: the gRPC form for gRPC calls (`content-type:
+/// application/grpc*`), otherwise the configured responder's (RFC 6750 by default), with the
+/// route's scopes when the layer has them.
+pub(crate) fn answer_on_route(
+    error: &AuthError,
+    headers: &http::HeaderMap,
+    responder: &dyn RefusalResponder,
+    rfc6750: &Rfc6750,
+    route_scopes: &[Arc<str>],
+) -> Response {
+    if grpc::is_grpc(headers) {
+        grpc::refusal(error, rfc6750.realm.as_deref(), rfc6750.resource_metadata.as_deref())
+    } else if route_scopes.is_empty() {
+        responder.respond(error)
+    } else {
+        responder.respond_on_route(error, route_scopes)
+    }
+}
+
+/// [`answer_on_route`] without route scopes.
+pub(crate) fn answer(
+    error: &AuthError,
+    headers: &http::HeaderMap,
+    responder: &dyn RefusalResponder,
+    rfc6750: &Rfc6750,
+) -> Response {
+    answer_on_route(error, headers, responder, rfc6750, &[])
+}
+
+/// The answer when a scope layer or helper finds no guard state: the layer is missing (a
+/// server bug, 500 / gRPC `INTERNAL`).
+pub(crate) fn answer_without_layer(headers: &http::HeaderMap) -> Response {
+    if grpc::is_grpc(headers) {
+        grpc::refusal(&AuthError::MissingLayer, None, None)
+    } else {
+        AuthError::MissingLayer.into_response()
     }
 }
 

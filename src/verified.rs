@@ -5,13 +5,17 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "axum")]
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+#[cfg(feature = "axum")]
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::AuthError;
-use crate::response::{Refusal, RefusalResponder};
+#[cfg(feature = "axum")]
+use crate::response::Refusal;
+use crate::response::{RefusalResponder, Rfc6750};
 use crate::scope::set::{Roles, Scopes};
 
 /// What the layer leaves in the request extensions: the verified token (`None` for an
@@ -22,9 +26,17 @@ pub(crate) struct AuthState {
     pub(crate) responder: Arc<dyn RefusalResponder>,
     /// Where scope guards note the scopes they check (RFC 9728 `scopes_supported` coverage).
     pub(crate) scope_log: Arc<crate::metadata::scopes::ScopeLog>,
+    /// Realm and metadata URL of the challenges (also sent with gRPC answers).
+    pub(crate) rfc6750: Arc<Rfc6750>,
 }
 
 impl AuthState {
+    /// The answer to `error` for a request with these headers (gRPC or HTTP).
+    pub(crate) fn answer(&self, error: &AuthError, headers: &http::HeaderMap) -> axum_core::response::Response {
+        crate::response::answer(error, headers, &*self.responder, &self.rfc6750)
+    }
+
+    #[cfg(feature = "axum")]
     pub(crate) fn refuse(&self, error: AuthError) -> Refusal {
         Refusal { error, responder: Some(Arc::clone(&self.responder)) }
     }
@@ -127,6 +139,7 @@ impl fmt::Debug for VerifiedToken {
 }
 
 /// Reads the layer's verdict; a missing one means the layer is not applied.
+#[cfg(feature = "axum")]
 pub(crate) fn auth_state(parts: &Parts) -> Result<&AuthState, Refusal> {
     parts.extensions.get::<AuthState>().ok_or_else(|| {
         tracing::error!("bearer-guard extractor used on a route without BearerGuardLayer");
@@ -135,6 +148,7 @@ pub(crate) fn auth_state(parts: &Parts) -> Result<&AuthState, Refusal> {
 }
 
 /// The verified token of this request; anonymous requests get the core layer's 401.
+#[cfg(feature = "axum")]
 pub(crate) fn verified_token(parts: &Parts) -> Result<(&VerifiedToken, &AuthState), Refusal> {
     let state = auth_state(parts)?;
     match &state.token {
@@ -143,6 +157,7 @@ pub(crate) fn verified_token(parts: &Parts) -> Result<(&VerifiedToken, &AuthStat
     }
 }
 
+#[cfg(feature = "axum")]
 impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
     type Rejection = Refusal;
 
@@ -151,6 +166,7 @@ impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
     }
 }
 
+#[cfg(feature = "axum")]
 impl<S: Send + Sync> OptionalFromRequestParts<S> for VerifiedToken {
     type Rejection = Refusal;
 

@@ -484,9 +484,8 @@ impl BearerGuardBuilder {
         };
         let resource_metadata =
             self.resource_metadata.clone().or_else(|| resource.as_ref().map(|r| r.id.metadata_url.clone()));
-        let responder = self.responder.unwrap_or_else(|| {
-            Arc::new(Rfc6750 { realm: self.realm.clone(), resource_metadata, dpop: dpop_challenge })
-        });
+        let rfc6750 = Arc::new(Rfc6750 { realm: self.realm.clone(), resource_metadata, dpop: dpop_challenge });
+        let responder = self.responder.unwrap_or_else(|| Arc::clone(&rfc6750) as Arc<dyn RefusalResponder>);
         let mut sources = self.sources;
         sources.dpop = binding.dpop.mode != DpopMode::Off;
         let revocation = Revocation::new(self.revocation)?;
@@ -508,6 +507,7 @@ impl BearerGuardBuilder {
                 revocation,
                 allow_anonymous: self.allow_anonymous,
                 responder,
+                rfc6750,
                 resource,
                 scope_log: Arc::default(),
             }),

@@ -14,8 +14,8 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::body::{self, ResponseBody};
 use crate::error::{AuthError, ConfigError, ScopeMatch};
-use crate::response::Refusal;
 use crate::scope::set::{is_role_name, is_scope_token};
 use crate::verified::{AuthState, VerifiedToken};
 
@@ -117,20 +117,22 @@ impl Requirement {
         }
     }
 
-    fn check(&self, state: Option<&AuthState>) -> Result<(), Refusal> {
+    /// `None` when the requirement is met; otherwise the answer to send (gRPC or HTTP, by the
+    /// request's `content-type`).
+    pub(crate) fn refused(&self, state: Option<&AuthState>, headers: &http::HeaderMap) -> Option<Response> {
         let Some(state) = state else {
             tracing::error!("a scope or role layer is used on a route without BearerGuardLayer (or inside out)");
-            return Err(Refusal::from(AuthError::MissingLayer));
+            return Some(crate::response::answer_without_layer(headers));
         };
         let Some(token) = &state.token else {
-            return Err(state.refuse(AuthError::MissingToken));
+            return Some(state.answer(&AuthError::MissingToken, headers));
         };
         state.scope_log.note_used(self.scope_names());
         if self.is_met(token) {
-            Ok(())
+            None
         } else {
             log_refusal(token, self.kind, &self.names, self.matching);
-            Err(state.refuse(refusal(self.kind, &self.names, self.matching)))
+            Some(state.answer(&refusal(self.kind, &self.names, self.matching), headers))
         }
     }
 }
@@ -282,12 +284,11 @@ macro_rules! guard_layer {
             }
         }
 
-        impl<S, B> Service<Request<B>> for $service<S>
+        impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for $service<S>
         where
-            S: Service<Request<B>> + Clone,
-            S::Response: IntoResponse,
+            S: Service<Request<ReqBody>, Response = http::Response<ResBody>> + Clone,
         {
-            type Response = Response;
+            type Response = http::Response<ResponseBody<ResBody>>;
             type Error = S::Error;
             type Future = ResponseFuture<S::Future>;
 
@@ -295,15 +296,15 @@ macro_rules! guard_layer {
                 self.inner.poll_ready(cx)
             }
 
-            fn call(&mut self, request: Request<B>) -> Self::Future {
-                let kind = match self.requirement.check(request.extensions().get::<AuthState>()) {
-                    Ok(()) => {
+            fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+                let kind = match self.requirement.refused(request.extensions().get::<AuthState>(), request.headers()) {
+                    None => {
                         // Call the service that was driven to readiness; leave a clone in its place.
                         let clone = self.inner.clone();
                         let mut inner = std::mem::replace(&mut self.inner, clone);
                         FutureKind::Inner { future: inner.call(request) }
                     }
-                    Err(refusal) => FutureKind::Refused { response: Some(refusal.into_response()) },
+                    Some(response) => FutureKind::Refused { response: Some(response) },
                 };
                 ResponseFuture { kind }
             }
@@ -347,20 +348,29 @@ pin_project! {
     }
 }
 
-impl<F, R, E> Future for ResponseFuture<F>
+impl<F, B, E> Future for ResponseFuture<F>
 where
-    F: Future<Output = Result<R, E>>,
-    R: IntoResponse,
+    F: Future<Output = Result<http::Response<B>, E>>,
 {
-    type Output = Result<Response, E>;
+    type Output = Result<http::Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map(|r| r.map(IntoResponse::into_response)),
-            KindProj::Refused { response } => {
-                Poll::Ready(Ok(response.take().unwrap_or_else(|| AuthError::MissingLayer.into_response())))
-            }
+            KindProj::Inner { future } => future.poll(cx).map(|r| r.map(body::let_through)),
+            KindProj::Refused { response } => Poll::Ready(Ok(body::refused(
+                response.take().unwrap_or_else(|| AuthError::MissingLayer.into_response()),
+            ))),
         }
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn inner(future: F) -> Self {
+        Self { kind: FutureKind::Inner { future } }
+    }
+
+    pub(crate) fn refused(response: Response) -> Self {
+        Self { kind: FutureKind::Refused { response: Some(response) } }
     }
 }
 

@@ -52,13 +52,19 @@ pub type RequireScopesLayer = RequireScopeLayer;
 #[deprecated(since = "0.2.0", note = "renamed `scope::ResponseFuture`")]
 pub type RequireScopesResponseFuture<F> = ResponseFuture<F>;
 
+#[cfg(feature = "axum")]
 use axum_core::extract::FromRequestParts;
+#[cfg(feature = "axum")]
 use http::request::Parts;
 
+#[cfg(feature = "axum")]
 use crate::response::Refusal;
+#[cfg(feature = "axum")]
 use crate::scope::set::Roles;
+#[cfg(feature = "axum")]
 use crate::verified::verified_token;
 
+#[cfg(feature = "axum")]
 impl<S: Send + Sync> FromRequestParts<S> for Scopes {
     type Rejection = Refusal;
 
@@ -67,6 +73,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Scopes {
     }
 }
 
+#[cfg(feature = "axum")]
 impl<S: Send + Sync> FromRequestParts<S> for Roles {
     type Rejection = Refusal;
 

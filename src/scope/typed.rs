@@ -5,13 +5,19 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+#[cfg(feature = "axum")]
 use axum_core::extract::FromRequestParts;
+#[cfg(feature = "axum")]
 use http::request::Parts;
 
 use crate::error::ScopeMatch;
+#[cfg(feature = "axum")]
 use crate::response::Refusal;
-use crate::scope::layer::{Kind, RequireRoleLayer, RequireScopeLayer, Requirement, log_refusal, refusal};
+use crate::scope::layer::{Kind, RequireRoleLayer, RequireScopeLayer, Requirement};
+#[cfg(feature = "axum")]
+use crate::scope::layer::{log_refusal, refusal};
 use crate::scope::set::{Roles, Scopes};
+#[cfg(feature = "axum")]
 use crate::verified::verified_token;
 
 /// An OAuth scope declared as a type. Use [`scopes!`](crate::scopes) to declare them.
@@ -249,6 +255,20 @@ impl<R: ScopeRequirement> RequireScope<R> {
     }
 }
 
+impl<R: ScopeRequirement> RequireScope<R> {
+    #[cfg(feature = "tonic")]
+    pub(crate) fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<R: RoleRequirement> RequireRole<R> {
+    #[cfg(feature = "tonic")]
+    pub(crate) fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
 impl<R: RoleRequirement> RequireRole<R> {
     /// The same requirement as a route-level layer (no `?` needed: the names were checked at
     /// compile time).
@@ -281,6 +301,7 @@ impl<R: RoleRequirement> Clone for RequireRole<R> {
     }
 }
 
+#[cfg(feature = "axum")]
 impl<S: Send + Sync, R: ScopeRequirement> FromRequestParts<S> for RequireScope<R> {
     type Rejection = Refusal;
 
@@ -296,6 +317,7 @@ impl<S: Send + Sync, R: ScopeRequirement> FromRequestParts<S> for RequireScope<R
     }
 }
 
+#[cfg(feature = "axum")]
 impl<S: Send + Sync, R: RoleRequirement> FromRequestParts<S> for RequireRole<R> {
     type Rejection = Refusal;
 
