@@ -85,4 +85,31 @@ async fn the_microservice_process_honours_its_environment_and_routes() {
     assert_eq!(http.get(format!("{base}/notes")).bearer_auth(&opaque).send().await.unwrap().status(), 200);
     let opaque_read_only = http.post(format!("{base}/notes")).bearer_auth(&opaque).json(&note).send().await.unwrap();
     assert_eq!(opaque_read_only.status(), 403);
+
+    // POST /admin/revoke (scope admin): {"jti"} revokes that token at once; anything else is 400.
+    let jti = jwt_claim(&read, "jti");
+    let revoke =
+        |body: Value, token: &str| http.post(format!("{base}/admin/revoke")).bearer_auth(token).json(&body).send();
+    assert_eq!(revoke(json!({ "jti": jti }), &read).await.unwrap().status(), 403, "needs admin");
+    assert_eq!(revoke(json!({ "nothing": 1 }), &admin).await.unwrap().status(), 400);
+    assert_eq!(revoke(json!({ "jti": jti }), &admin).await.unwrap().status(), 204);
+    let revoked = http.get(format!("{base}/notes")).bearer_auth(&read).send().await.unwrap();
+    assert_eq!(revoked.status(), 401);
+    assert!(revoked.headers()[WWW_AUTHENTICATE].to_str().unwrap().contains("token has been revoked"));
+    assert_eq!(http.get(format!("{base}/notes")).bearer_auth(&write).send().await.unwrap().status(), 200, "control");
+
+    // POST /backchannel-logout: a logout_token that is not one of the issuer's is 400 invalid_request.
+    let logout =
+        http.post(format!("{base}/backchannel-logout")).form(&[("logout_token", "not.a.token")]).send().await.unwrap();
+    assert_eq!(logout.status(), 400);
+    assert_eq!(logout.json::<Value>().await.unwrap()["error"], "invalid_request");
+}
+
+/// One claim of a JWT's payload (no verification: the test reads its own token).
+fn jwt_claim(token: &str, name: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims[name].as_str().expect("string claim").to_owned()
 }
