@@ -17,6 +17,7 @@ pub mod revocation;
 pub mod role;
 pub mod scope;
 pub mod store;
+mod strict_json;
 mod token;
 mod verified;
 mod verified_cache;

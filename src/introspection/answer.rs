@@ -5,14 +5,12 @@
 //! `token_type` must name an access token. Anything else refuses the token (`invalid_token`);
 //! an answer that is not JSON at all is the server's failure (`503`), handled by the caller.
 
-use std::fmt;
+use crate::strict_json::StrictObject;
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::InvalidToken;
@@ -229,33 +227,6 @@ pub(crate) async fn verify_jwt_answer(
     match claims.get("token_introspection") {
         Some(Value::Object(answer)) => Ok(Some(answer.clone())),
         _ => Ok(None),
-    }
-}
-
-/// A JSON object whose member names must be unique: a duplicate `active` must not let two
-/// parsers disagree.
-struct StrictObject(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for StrictObject {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = StrictObject;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object with unique member names")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
-                let mut map = Map::new();
-                while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                    if map.contains_key(&key) {
-                        return Err(de::Error::custom("duplicate member"));
-                    }
-                    map.insert(key, value);
-                }
-                Ok(StrictObject(map))
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
     }
 }
 

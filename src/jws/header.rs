@@ -4,13 +4,11 @@
 //! `none` never parses; `jwk`/`jku`/`x5u`/`x5c` header parameters are ignored; unknown `crit`
 //! is refused.
 
-use std::fmt;
+use crate::strict_json::StrictObject;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::InvalidToken;
@@ -88,34 +86,6 @@ fn optional_string<'h>(header: &'h Map<String, Value>, name: &str) -> Result<Opt
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(InvalidToken::Malformed),
-    }
-}
-
-/// A JSON object whose top-level member names must be unique (RFC 7519 §4 lets parsers
-/// reject duplicates; accepting "last wins" lets two parsers disagree on a claim).
-pub(crate) struct StrictObject(pub(crate) Map<String, Value>);
-//(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for StrictObject {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = StrictObject;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object with unique member names")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
-                let mut map = Map::new();
-                while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                    if map.contains_key(&key) {
-                        return Err(de::Error::custom("duplicate claim"));
-                    }
-                    map.insert(key, value);
-                }
-                Ok(StrictObject(map))
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
     }
 }
 

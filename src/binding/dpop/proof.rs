@@ -3,12 +3,10 @@
 //! signature, and the `jti`, `htm`, `htu`, `iat` claims. Request-dependent checks (`htm`,
 //! `htu`, `iat` window, `ath`, `jti` replay, key binding) are done by the caller.
 
-use std::fmt;
+use crate::strict_json::StrictObject;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::thumbprint::jwk_thumbprint;
@@ -111,32 +109,5 @@ fn optional_string(claims: &mut Map<String, Value>, name: &str) -> Result<Option
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(()),
-    }
-}
-
-/// A JSON object with unique member names (RFC 7515 §4: a duplicate is refused, so two parsers
-/// can't read two different proofs from the same bytes).
-struct StrictObject(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for StrictObject {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = StrictObject;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object with unique member names")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
-                let mut map = Map::new();
-                while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                    if map.contains_key(&key) {
-                        return Err(de::Error::custom("duplicate member"));
-                    }
-                    map.insert(key, value);
-                }
-                Ok(StrictObject(map))
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
     }
 }
