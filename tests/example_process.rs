@@ -16,20 +16,6 @@ use oidc_provider::{OidcProvider, ProviderConfig};
 use reqwest::header::WWW_AUTHENTICATE;
 use serde_json::{Value, json};
 
-/// The resource indicator under which the provider issues opaque access tokens.
-const OPAQUE_RESOURCE: &str = "urn:bearer-guard:opaque";
-
-async fn opaque_token(provider: &OidcProvider, scopes: &[&str]) -> String {
-    let scope = scopes.join(" ");
-    let (status, body) = provider
-        .token_request(&[("grant_type", "client_credentials"), ("resource", OPAQUE_RESOURCE), ("scope", &scope)])
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["access_token"].as_str().expect("access_token").to_owned();
-    assert!(!token.contains('.'), "expected an opaque token");
-    token
-}
-
 #[tokio::test]
 async fn the_microservice_process_honours_its_environment_and_routes() {
     let provider = OidcProvider::start(ProviderConfig::new("ES256")).await;
@@ -81,7 +67,7 @@ async fn the_microservice_process_honours_its_environment_and_routes() {
     assert_eq!(deleted.status(), 204);
 
     // An opaque token: introspected at the ISSUER's discovered endpoint with client_secret_post.
-    let opaque = opaque_token(&provider, &["notes:read"]).await;
+    let opaque = provider.opaque_token(&["notes:read"]).await;
     assert_eq!(http.get(format!("{base}/notes")).bearer_auth(&opaque).send().await.unwrap().status(), 200);
     let opaque_read_only = http.post(format!("{base}/notes")).bearer_auth(&opaque).json(&note).send().await.unwrap();
     assert_eq!(opaque_read_only.status(), 403);

@@ -27,7 +27,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 const AUDIENCE: &str = "https://notes.example.test";
-const OPAQUE_RESOURCE: &str = "urn:bearer-guard:opaque";
 const RS_CLIENT_ID: &str = "notes-api";
 const RS_CLIENT_SECRET: &str = "notes-api-secret";
 const RS_JWT_CLIENT_ID: &str = "notes-api-jwt";
@@ -45,19 +44,6 @@ fn example_builder(provider: &OidcProvider, auth: &str, secret: &str) -> BearerG
         .issuer(provider.issuer())
         .audience(AUDIENCE)
         .introspection(Introspection::new(RS_CLIENT_ID, auth))
-}
-
-/// An opaque access token from the provider (client_credentials, resource = the opaque
-/// resource indicator, same audience).
-async fn opaque_token(provider: &OidcProvider, scopes: &[&str]) -> String {
-    let scope = scopes.join(" ");
-    let (status, body) = provider
-        .token_request(&[("grant_type", "client_credentials"), ("resource", OPAQUE_RESOURCE), ("scope", &scope)])
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["access_token"].as_str().unwrap().to_owned();
-    assert!(!token.contains('.'), "expected an opaque token, got {token}");
-    token
 }
 
 /// RFC 7009 revocation at the provider, as the client the token was issued to.
@@ -192,9 +178,9 @@ async fn opaque_token_reaches_every_route_with_the_right_scope_answers() {
     let provider = OidcProvider::start(ProviderConfig::default()).await;
     let guard = example_builder(&provider, "client_secret_basic", RS_CLIENT_SECRET).build().unwrap();
     let service = Service::start(&guard).await;
-    let read = opaque_token(&provider, &["notes:read"]).await;
-    let write = opaque_token(&provider, &["notes:read", "notes:write"]).await;
-    let admin = opaque_token(&provider, &["admin"]).await;
+    let read = provider.opaque_token(&["notes:read"]).await;
+    let write = provider.opaque_token(&["notes:read", "notes:write"]).await;
+    let admin = provider.opaque_token(&["admin"]).await;
 
     let (status, _, body) = service.get("/me", &read).await;
     assert_eq!(status, 200, "{body}");
@@ -233,8 +219,8 @@ async fn revoked_at_the_provider_is_refused_once_its_cache_entry_ends() {
         .cache_ttl(Duration::from_secs(1));
     let guard = BearerGuard::builder().issuer(provider.issuer()).audience(AUDIENCE).introspection(introspection);
     let service = Service::start(&guard.build().unwrap()).await;
-    let token = opaque_token(&provider, &["notes:read"]).await;
-    let other = opaque_token(&provider, &["notes:read"]).await;
+    let token = provider.opaque_token(&["notes:read"]).await;
+    let other = provider.opaque_token(&["notes:read"]).await;
     assert_eq!(service.get("/notes", &token).await.0, 200);
     revoke(&provider, &token).await;
     // Still in the cache: served until the entry ends.
@@ -252,14 +238,14 @@ async fn expired_opaque_token_is_refused() {
     let provider = OidcProvider::start(ProviderConfig { access_token_ttl_secs: 2, ..ProviderConfig::default() }).await;
     let guard = example_builder(&provider, "client_secret_basic", RS_CLIENT_SECRET).build().unwrap();
     let service = Service::start(&guard).await;
-    let token = opaque_token(&provider, &["notes:read"]).await;
+    let token = provider.opaque_token(&["notes:read"]).await;
     // Not asked before it expires: the provider's answer is the only source of truth.
     tokio::time::sleep(Duration::from_millis(3100)).await;
     let (status, challenge, _) = service.get("/notes", &token).await;
     assert_eq!(status, 401);
     assert!(challenge.unwrap().contains("error=\"invalid_token\""));
     // Control: a fresh token of the same provider passes.
-    assert_eq!(service.get("/notes", &opaque_token(&provider, &["notes:read"]).await).await.0, 200);
+    assert_eq!(service.get("/notes", &provider.opaque_token(&["notes:read"]).await).await.0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,7 +254,7 @@ async fn wrong_client_credentials_are_503_with_a_log_line_saying_why() {
     let provider = OidcProvider::start(ProviderConfig::default()).await;
     let wrong = example_builder(&provider, "client_secret_basic", "not-the-secret").build().unwrap();
     let service = Service::start(&wrong).await;
-    let token = opaque_token(&provider, &["notes:read"]).await;
+    let token = provider.opaque_token(&["notes:read"]).await;
     let response = service.http.get(format!("{}/notes", service.base)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(response.status(), 503);
     assert!(response.headers().get("retry-after").is_some());
@@ -285,7 +271,7 @@ async fn wrong_client_credentials_are_503_with_a_log_line_saying_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_secret_basic_post_and_private_key_jwt_all_authenticate() {
     let provider = OidcProvider::start(ProviderConfig::default()).await;
-    let token = opaque_token(&provider, &["notes:read"]).await;
+    let token = provider.opaque_token(&["notes:read"]).await;
     for method in ["client_secret_basic", "client_secret_post"] {
         let service = Service::start(&example_builder(&provider, method, RS_CLIENT_SECRET).build().unwrap()).await;
         assert_eq!(service.get("/notes", &token).await.0, 200, "{method}");
@@ -317,7 +303,7 @@ async fn jwt_of_the_same_provider_verifies_locally_with_zero_introspection_calls
     }
     assert_eq!(proxy.calls(), 0, "a JWT of a trusted issuer is never introspected in opaque-only mode");
     // Control: the proxy does count, one call per distinct opaque token.
-    let opaque = opaque_token(&provider, &["notes:read"]).await;
+    let opaque = provider.opaque_token(&["notes:read"]).await;
     for _ in 0..5 {
         assert_eq!(service.get("/notes", &opaque).await.0, 200);
     }

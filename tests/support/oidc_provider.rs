@@ -43,6 +43,8 @@ pub const CLIENT_ID: &str = "notes-client";
 pub const CLIENT_SECRET: &str = "notes-secret";
 /// Default resource indicator / `aud`.
 pub const DEFAULT_AUDIENCE: &str = "https://notes.example.test";
+/// The resource indicator under which the provider issues OPAQUE access tokens (same audience).
+pub const OPAQUE_RESOURCE: &str = "urn:bearer-guard:opaque";
 /// Scopes the client may request for the audience.
 pub const ALLOWED_SCOPES: &[&str] = &["notes:read", "notes:write", "admin"];
 
@@ -179,6 +181,19 @@ impl OidcProvider {
             .as_str()
             .unwrap_or_else(|| panic!("token response without access_token: {body}"))
             .to_owned()
+    }
+
+    /// An OPAQUE access token (client_credentials, resource = [`OPAQUE_RESOURCE`], same
+    /// audience) carrying exactly `scopes`.
+    pub async fn opaque_token(&self, scopes: &[&str]) -> String {
+        let scope = scopes.join(" ");
+        let (status, body) = self
+            .token_request(&[("grant_type", "client_credentials"), ("resource", OPAQUE_RESOURCE), ("scope", &scope)])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let token = body["access_token"].as_str().expect("access_token").to_owned();
+        assert!(!token.contains('.'), "expected an opaque token, got a JWT");
+        token
     }
 
     /// Raw token request (authenticated with client_secret_basic as
