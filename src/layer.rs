@@ -75,16 +75,12 @@ impl BearerGuardLayer {
     ///     .route_layer(guard.layer().require_scopes(["notes:read"])?);
     /// # Ok::<(), bearer_guard::ConfigError>(())
     /// ```
-    pub fn require_scopes<I, S>(mut self, scopes: I) -> Result<Self, ConfigError>
+    pub fn require_scopes<I, S>(self, scopes: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<Arc<str>>,
     {
-        let requirement = Requirement::checked(Kind::Scope, scopes, ScopeMatch::All)?;
-        self.pipeline.scope_log.declare(requirement.names());
-        self.scopes = Some(Arc::clone(requirement.names()));
-        self.enforce = true;
-        Ok(self)
+        self.route_scopes(scopes, true)
     }
 
     /// Declares `scopes` without requiring them here: a `401` on these routes carries
@@ -92,7 +88,17 @@ impl BearerGuardLayer {
     /// per MCP tool with [`mcp_tool_scopes`](crate::BearerGuard::mcp_tool_scopes)) decide.
     /// For an MCP endpoint: the scopes a client should ask for first. Checked like
     /// [`require_scopes`](Self::require_scopes).
-    pub fn advertise_scopes<I, S>(mut self, scopes: I) -> Result<Self, ConfigError>
+    pub fn advertise_scopes<I, S>(self, scopes: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Arc<str>>,
+    {
+        self.route_scopes(scopes, false)
+    }
+
+    /// Declares the route's scopes (checked names, listed in `scopes_supported`); `enforce`
+    /// also requires them.
+    fn route_scopes<I, S>(mut self, scopes: I, enforce: bool) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<Arc<str>>,
@@ -100,7 +106,7 @@ impl BearerGuardLayer {
         let requirement = Requirement::checked(Kind::Scope, scopes, ScopeMatch::All)?;
         self.pipeline.scope_log.declare(requirement.names());
         self.scopes = Some(Arc::clone(requirement.names()));
-        self.enforce = false;
+        self.enforce = enforce;
         Ok(self)
     }
 }

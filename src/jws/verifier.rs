@@ -116,52 +116,38 @@ impl JwsVerifier {
         typ: TypPolicy,
     ) -> Result<(serde_json::Map<String, Value>, &TrustedIssuer), AuthError> {
         let parsed = parse(token, self.allowed, typ).map_err(AuthError::InvalidToken)?;
-        let iss = match parsed.claims.get("iss") {
-            Some(Value::String(iss)) => iss.as_str(),
-            Some(_) => return Err(AuthError::InvalidToken(InvalidToken::InvalidClaim("iss"))),
-            None => return Err(AuthError::InvalidToken(InvalidToken::UntrustedIssuer)),
-        };
-        let index = self.issuer_index(iss).ok_or(AuthError::InvalidToken(InvalidToken::UntrustedIssuer))?;
-        let issuer = self.issuers.get(index).ok_or(AuthError::InvalidToken(InvalidToken::UntrustedIssuer))?;
-        let kid = parsed.kid.as_deref();
-        match &issuer.keys {
-            KeySource::Static(snapshot) => {
-                signed_by(selected(snapshot.keys.select(kid, parsed.alg))?, &parsed)?;
-            }
-            KeySource::Remote(remote) => {
-                let snapshot = remote.current().await?;
-                let fresh;
-                let keys = match snapshot.keys.select(kid, parsed.alg) {
-                    Selection::Unknown => {
-                        fresh = remote
-                            .refetch_for_unknown_key(&snapshot)
-                            .await?
-                            .ok_or(AuthError::InvalidToken(InvalidToken::UnknownKey))?;
-                        selected(fresh.keys.select(kid, parsed.alg))?
-                    }
-                    other => selected(other)?,
-                };
-                signed_by(keys, &parsed)?;
-            }
-        }
+        let signer = self.signer(&parsed).await?;
+        let issuer = self.issuers.get(signer.issuer).ok_or(AuthError::InvalidToken(InvalidToken::UntrustedIssuer))?;
         Ok((parsed.claims, issuer))
     }
 
     async fn verify_parsed(&self, parsed: &mut Parsed<'_>) -> Result<(VerifiedToken, KeyIdentity), AuthError> {
+        let signer = self.signer(parsed).await?;
+        let issuer = self.issuers.get(signer.issuer).ok_or(AuthError::InvalidToken(InvalidToken::UntrustedIssuer))?;
+        let token = self.finish(issuer, signer.kid, parsed)?;
+        Ok((token, signer.identity))
+    }
+
+    /// Picks the trusted issuer by the token's unverified `iss` (it only chooses whose keys are
+    /// tried), then the key by `kid` and `alg` (refetching once for an unknown `kid`), and
+    /// checks the signature. No claim is checked here.
+    async fn signer(&self, parsed: &Parsed<'_>) -> Result<Signer, AuthError> {
         let iss = match parsed.claims.get("iss") {
             Some(Value::String(iss)) => iss.as_str(),
             Some(_) => return Err(AuthError::InvalidToken(InvalidToken::InvalidClaim("iss"))),
             None => return Err(AuthError::InvalidToken(InvalidToken::UntrustedIssuer)),
         };
-        // The unverified `iss` only picks which trusted issuer's keys to try.
         let index = self.issuer_index(iss).ok_or(AuthError::InvalidToken(InvalidToken::UntrustedIssuer))?;
         let issuer = self.issuers.get(index).ok_or(AuthError::InvalidToken(InvalidToken::UntrustedIssuer))?;
         let kid = parsed.kid.as_deref();
+        let signer = |key: &VerifyingKey, is_static| Signer {
+            issuer: index,
+            kid: key.kid.clone(),
+            identity: KeyIdentity { issuer: index, fingerprint: key.fingerprint, is_static },
+        };
         match &issuer.keys {
             KeySource::Static(snapshot) => {
-                let key = signed_by(selected(snapshot.keys.select(kid, parsed.alg))?, parsed)?;
-                let token = self.finish(issuer, key, parsed)?;
-                Ok((token, KeyIdentity { issuer: index, fingerprint: key.fingerprint, is_static: true }))
+                Ok(signer(signed_by(selected(snapshot.keys.select(kid, parsed.alg))?, parsed)?, true))
             }
             KeySource::Remote(remote) => {
                 let snapshot = remote.current().await?;
@@ -178,18 +164,16 @@ impl JwsVerifier {
                     }
                     other => selected(other)?,
                 };
-                let key = signed_by(keys, parsed)?;
-                let token = self.finish(issuer, key, parsed)?;
-                Ok((token, KeyIdentity { issuer: index, fingerprint: key.fingerprint, is_static: false }))
+                Ok(signer(signed_by(keys, parsed)?, false))
             }
         }
     }
 
-    /// The claims of a token whose signature `key` has verified.
+    /// The claims of a token whose signature a key of `issuer` (named `kid`) has verified.
     fn finish(
         &self,
         issuer: &TrustedIssuer,
-        key: &VerifyingKey,
+        kid: Option<Arc<str>>,
         parsed: &mut Parsed<'_>,
     ) -> Result<VerifiedToken, AuthError> {
         let expires_at = check_claims(&parsed.claims, issuer, self.leeway, now_secs(), self.typ, parsed.typ_is_at_jwt)
@@ -201,10 +185,17 @@ impl JwsVerifier {
             scopes,
             roles,
             Arc::clone(&issuer.issuer),
-            key.kid.clone(),
+            kid,
             expires_at,
         ))
     }
+}
+
+/// Who signed a token: the issuer (by index), the key's `kid` and identity.
+struct Signer {
+    issuer: usize,
+    kid: Option<Arc<str>>,
+    identity: KeyIdentity,
 }
 
 fn selected(selection: Selection<'_>) -> Result<Candidates<'_>, AuthError> {
