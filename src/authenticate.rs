@@ -13,7 +13,7 @@ use crate::error::AuthError;
 use crate::jws::verifier::JwsVerifier;
 use crate::token::check_syntax;
 use crate::verified::VerifiedToken;
-use crate::verified_cache::{self, VerifiedCache};
+use crate::verified_cache::{Entry, VerifiedCache};
 
 /// A boxed future, as the object-safe seams of the pipeline return.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -58,16 +58,11 @@ impl Authenticator {
             check_syntax(token)?;
             return introspection.introspect(token).await;
         }
-        let hash = match &self.cache {
-            Some(cache) => {
-                let hash = verified_cache::hash(token);
-                if let Some(token) = self.cached(cache, &hash).await {
-                    return Ok(token);
-                }
-                Some(hash)
-            }
-            None => None,
-        };
+        if let Some(cache) = &self.cache
+            && let Some(verified) = self.cached(cache, token).await
+        {
+            return Ok(verified);
+        }
         check_syntax(token)?;
         if let Some(introspection) = introspection
             && !self.jws.is_trusted_jws(token)
@@ -75,8 +70,8 @@ impl Authenticator {
             return introspection.introspect(token).await;
         }
         let (verified, key_identity) = self.jws.verify(token).await?;
-        if let (Some(cache), Some(hash)) = (&self.cache, hash) {
-            cache.insert(hash, verified.clone(), key_identity, now_secs());
+        if let Some(cache) = &self.cache {
+            cache.insert(token, verified.clone(), key_identity, now_secs());
         }
         Ok(verified)
     }
@@ -84,13 +79,38 @@ impl Authenticator {
     /// A cached verdict for these exact token bytes (which passed every check, the grammar
     /// included), used only while `exp` (with leeway) has not passed and the very key that
     /// verified it is still in its issuer's set.
-    async fn cached(&self, cache: &VerifiedCache, hash: &verified_cache::TokenHash) -> Option<VerifiedToken> {
-        let entry = cache.get(hash)?;
-        let fresh = now_secs() <= entry.token.expires_at_secs() + self.jws.leeway as f64;
-        if fresh && self.jws.key_still_trusted(&entry.key).await {
+    async fn cached(&self, cache: &VerifiedCache, token: &str) -> Option<VerifiedToken> {
+        let entry = cache.get(token)?;
+        let verdict = match self.entry_verdict_now(&entry) {
+            Some(verdict) => verdict,
+            None => self.jws.key_still_trusted(&entry.key).await,
+        };
+        if verdict {
             return Some(entry.token);
         }
-        cache.remove(hash);
+        cache.remove(token);
         None
+    }
+
+    /// The cached verdict on `token` when it can be given without waiting: a hit whose `exp`
+    /// has not passed and whose key is in a key set that needs no fetch. `None` sends the token
+    /// down the whole of [`authenticate`](Self::authenticate) (a miss, an expired entry, keys
+    /// to fetch, or every token introspected).
+    pub(crate) fn cached_now(&self, token: &str) -> Option<VerifiedToken> {
+        let cache = self.cache.as_ref()?;
+        if self.introspection.as_ref().is_some_and(|i| i.mode() == IntrospectionMode::All) {
+            return None;
+        }
+        let entry = cache.get(token)?;
+        self.entry_verdict_now(&entry)?.then_some(entry.token)
+    }
+
+    /// `Some(false)` when the entry's `exp` (with leeway) has passed or its key left the set,
+    /// `Some(true)` when it still holds, `None` when the key set must be fetched to tell.
+    fn entry_verdict_now(&self, entry: &Entry) -> Option<bool> {
+        if now_secs() > entry.token.expires_at_secs() + self.jws.leeway as f64 {
+            return Some(false);
+        }
+        self.jws.key_still_trusted_now(&entry.key)
     }
 }

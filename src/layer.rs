@@ -1,25 +1,25 @@
 //! The tower middleware: [`BearerGuardLayer`], [`BearerGuardService`] and its
 //! [`ResponseFuture`].
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use axum_core::response::Response;
+use http::request::Parts;
 use http::{HeaderName, HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::body::{self, ResponseBody};
-use crate::error::AuthError;
-use crate::error::{ConfigError, ScopeMatch};
+use crate::body::ResponseBody;
+use crate::error::{AuthError, ConfigError, ScopeMatch};
+pub use crate::future::ResponseFuture;
 use crate::pipeline::Pipeline;
 use crate::response;
 use crate::scope::layer::{Kind, Requirement, refusal};
 
 /// RFC 9449 §8: the header carrying a server nonce.
 const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
-use crate::verified::AuthState;
+use crate::verified::{AuthState, VerifiedToken};
 
 /// Applies a [`BearerGuard`](crate::BearerGuard) to a service: verifies each request's bearer token, puts the
 /// verified claims in the request extensions for the extractors, and answers refusals
@@ -115,12 +115,8 @@ impl<S> Layer<S> for BearerGuardLayer {
     type Service = BearerGuardService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BearerGuardService {
-            inner,
-            pipeline: Arc::clone(&self.pipeline),
-            scopes: self.scopes.clone(),
-            enforce: self.enforce,
-        }
+        let route = Route { pipeline: Arc::clone(&self.pipeline), scopes: self.scopes.clone(), enforce: self.enforce };
+        BearerGuardService { inner, route: Arc::new(route) }
     }
 }
 
@@ -128,9 +124,7 @@ impl<S> Layer<S> for BearerGuardLayer {
 #[derive(Debug, Clone)]
 pub struct BearerGuardService<S> {
     inner: S,
-    pipeline: Arc<Pipeline>,
-    scopes: Option<Arc<[Arc<str>]>>,
-    enforce: bool,
+    route: Arc<Route>,
 }
 
 impl<S> BearerGuardService<S> {
@@ -158,7 +152,7 @@ where
 {
     type Response = http::Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -168,84 +162,84 @@ where
         // Use the service that was driven to readiness; leave a fresh clone in its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let pipeline = Arc::clone(&self.pipeline);
-        let scopes = self.scopes.clone();
-        let enforce = self.enforce;
-        ResponseFuture {
-            inner: Box::pin(async move {
-                let (mut parts, body) = request.into_parts();
-                let route_scopes = scopes.as_deref().unwrap_or_default();
-                // gRPC calls get the gRPC form, others the responder's (RFC 6750 by default).
-                let refuse = |error: &AuthError, route_scopes: &[Arc<str>]| {
-                    let p = &pipeline;
-                    response::answer_on_route(error, &parts.headers, &*p.responder, &p.rfc6750, route_scopes)
-                };
-                match pipeline.run_with_outcome(&parts).await {
-                    Ok((token, outcome)) => {
-                        if let Some(required) = scopes.as_ref().filter(|_| enforce) {
-                            pipeline.scope_log.note_used(required);
-                            match token.as_ref().map(|t| required.iter().all(|s| t.scopes().contains(s))) {
-                                None => {
-                                    let error = AuthError::MissingToken;
-                                    return Ok(body::refused(refuse(&error, route_scopes)));
-                                }
-                                Some(false) => {
-                                    let error = refusal(Kind::Scope, required, ScopeMatch::All);
-                                    return Ok(body::refused(refuse(&error, &[])));
-                                }
-                                Some(true) => {}
-                            }
-                        }
-                        if let Some(token) = &token {
-                            // For handlers that read the extensions themselves (tonic's
-                            // `request.extensions().get::<VerifiedToken>()`).
-                            parts.extensions.insert(token.clone());
-                        }
-                        let responder = Arc::clone(&pipeline.responder);
-                        let scope_log = Arc::clone(&pipeline.scope_log);
-                        let rfc6750 = Arc::clone(&pipeline.rfc6750);
-                        parts.extensions.insert(AuthState { token, responder, scope_log, rfc6750 });
-                        let request = Request::from_parts(parts, body);
-                        let mut response = inner.call(request).await.map(body::let_through)?;
-                        if let Some(nonce) = outcome.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
-                            response.headers_mut().insert(DPOP_NONCE, nonce);
-                        }
-                        Ok(response)
-                    }
-                    Err(error) => {
-                        let mut response = refuse(&error, route_scopes);
-                        // A custom responder may not know the nonce; the client needs it.
-                        if let AuthError::UseDpopNonce { nonce } = &error
-                            && !response.headers().contains_key(DPOP_NONCE)
-                            && let Ok(value) = HeaderValue::from_str(nonce)
-                        {
-                            response.headers_mut().insert(DPOP_NONCE, value);
-                        }
-                        Ok(body::refused(response))
-                    }
-                }
-            }),
+        let (parts, body) = request.into_parts();
+        // Most requests are decided without waiting (a token the verified-token cache vouches
+        // for, or no usable token at all): no future of our own, no allocation.
+        if let Some(verdict) = self.route.pipeline.run_now(&parts) {
+            return match self.route.admit(verdict, parts) {
+                Ok(parts) => ResponseFuture::inner(inner.call(Request::from_parts(parts, body))),
+                Err(refusal) => ResponseFuture::refused(refusal),
+            };
         }
+        let this = Arc::clone(&self.route);
+        ResponseFuture::verifying(Box::pin(async move {
+            let (verdict, nonce) = match this.pipeline.run_with_outcome(&parts).await {
+                Ok((token, outcome)) => (Ok(token), outcome.dpop_nonce),
+                Err(error) => (Err(error), None),
+            };
+            let parts = this.admit(verdict, parts)?;
+            let mut answer = inner.call(Request::from_parts(parts, body)).await;
+            if let (Ok(response), Some(nonce)) = (&mut answer, nonce.and_then(|n| HeaderValue::from_str(&n).ok())) {
+                response.headers_mut().insert(DPOP_NONCE, nonce);
+            }
+            Ok(answer)
+        }))
     }
 }
 
-type Output<B, E> = Result<http::Response<ResponseBody<B>>, E>;
-
-/// The response future of [`BearerGuardService`].
-pub struct ResponseFuture<B, E> {
-    inner: Pin<Box<dyn Future<Output = Output<B, E>> + Send>>,
+/// What a service of the layer knows: the guard's pipeline, and the scopes of its routes.
+#[derive(Debug)]
+struct Route {
+    pipeline: Arc<Pipeline>,
+    scopes: Option<Arc<[Arc<str>]>>,
+    enforce: bool,
 }
 
-impl<B, E> Future for ResponseFuture<B, E> {
-    type Output = Output<B, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
-
-impl<B, E> std::fmt::Debug for ResponseFuture<B, E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+impl Route {
+    /// Applies the pipeline's verdict: the route's required scopes, then the request parts with
+    /// the verified token in their extensions, or the refusal (gRPC for gRPC calls, the
+    /// responder's otherwise: RFC 6750 by default).
+    #[expect(clippy::result_large_err, reason = "the request parts on the other side are as large; both move once")]
+    fn admit(&self, verdict: Result<Option<VerifiedToken>, AuthError>, mut parts: Parts) -> Result<Parts, Response> {
+        let route_scopes = self.scopes.as_deref().unwrap_or_default();
+        let refuse = |error: &AuthError, route_scopes: &[Arc<str>], headers: &http::HeaderMap| {
+            let p = &self.pipeline;
+            response::answer_on_route(error, headers, &*p.responder, &p.rfc6750, route_scopes)
+        };
+        let token = match verdict {
+            Ok(token) => token,
+            Err(error) => {
+                let mut response = refuse(&error, route_scopes, &parts.headers);
+                // A custom responder may not know the nonce; the client needs it.
+                if let AuthError::UseDpopNonce { nonce } = &error
+                    && !response.headers().contains_key(DPOP_NONCE)
+                    && let Ok(value) = HeaderValue::from_str(nonce)
+                {
+                    response.headers_mut().insert(DPOP_NONCE, value);
+                }
+                return Err(response);
+            }
+        };
+        if let Some(required) = self.scopes.as_ref().filter(|_| self.enforce) {
+            self.pipeline.scope_log.note_used(required);
+            match token.as_ref().map(|t| required.iter().all(|s| t.scopes().contains(s))) {
+                None => return Err(refuse(&AuthError::MissingToken, route_scopes, &parts.headers)),
+                Some(false) => {
+                    let error = refusal(Kind::Scope, required, ScopeMatch::All);
+                    return Err(refuse(&error, &[], &parts.headers));
+                }
+                Some(true) => {}
+            }
+        }
+        if let Some(token) = &token {
+            // For handlers that read the extensions themselves (tonic's
+            // `request.extensions().get::<VerifiedToken>()`).
+            parts.extensions.insert(token.clone());
+        }
+        let p = &self.pipeline;
+        let (responder, scope_log, rfc6750) =
+            (Arc::clone(&p.responder), Arc::clone(&p.scope_log), Arc::clone(&p.rfc6750));
+        parts.extensions.insert(AuthState { token, responder, scope_log, rfc6750 });
+        Ok(parts)
     }
 }

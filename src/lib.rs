@@ -9,6 +9,7 @@ mod authenticate;
 mod binding;
 mod body;
 mod claims;
+mod future;
 mod jws;
 mod layer;
 mod pipeline;

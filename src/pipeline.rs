@@ -20,7 +20,7 @@ use crate::binding::{self, Binding};
 use crate::error::AuthError;
 use crate::response::RefusalResponder;
 use crate::revocation::Revocation;
-use crate::token::TokenSources;
+use crate::token::{Presented, TokenSources};
 use crate::verified::VerifiedToken;
 
 /// Every stage of a guard, shared by all requests.
@@ -64,14 +64,8 @@ impl Pipeline {
         &self,
         request: &Parts,
     ) -> Result<(Option<VerifiedToken>, binding::Outcome), AuthError> {
-        let presented = match self.sources.extract(&request.headers, &request.uri) {
-            Ok(Some(presented)) => presented,
-            Ok(None) if self.allow_anonymous => return Ok((None, binding::Outcome::default())),
-            Ok(None) => return Err(AuthError::MissingToken),
-            Err(error) => {
-                tracing::debug!(target: "bearer_guard::refusal", reason = %error, "request refused");
-                return Err(error);
-            }
+        let Some(presented) = self.take(request)? else {
+            return Ok((None, binding::Outcome::default()));
         };
         let token = self.authenticator.authenticate(presented.token).await?;
         let mut outcome = binding::Outcome::default();
@@ -80,17 +74,51 @@ impl Pipeline {
                 tracing::debug!(target: "bearer_guard::refusal", reason = %error, "request refused");
             })?;
         }
-        if !self.revocation.is_empty() {
-            self.revocation.check(&token)?;
-        }
+        self.check_revocation(&token)?;
         Ok((Some(token), outcome))
+    }
+
+    /// The same verdict as [`run_with_outcome`](Self::run_with_outcome) when no stage has to
+    /// wait: a request without a usable token, or a token the verified-token cache vouches for
+    /// (with no binding to check: a DPoP proof is new on every request). `None` when a stage
+    /// must wait (a signature to check, keys or an introspection answer to fetch, a proof's
+    /// `jti` to record): then the whole pipeline runs. The layer answers most requests from
+    /// here, with no future of its own.
+    pub(crate) fn run_now(&self, request: &Parts) -> Option<Result<Option<VerifiedToken>, AuthError>> {
+        let presented = match self.take(request) {
+            Ok(Some(presented)) => presented,
+            other => return Some(other.map(|_| None)),
+        };
+        if !self.binding.is_empty() {
+            return None;
+        }
+        let token = self.authenticator.cached_now(presented.token)?;
+        Some(self.check_revocation(&token).map(|()| Some(token)))
+    }
+
+    /// Stage 1: the request's token, `None` for an anonymous request the guard lets through.
+    fn take<'r>(&self, request: &'r Parts) -> Result<Option<Presented<'r>>, AuthError> {
+        match self.sources.extract(&request.headers, &request.uri) {
+            Ok(Some(presented)) => Ok(Some(presented)),
+            Ok(None) if self.allow_anonymous => Ok(None),
+            Ok(None) => Err(AuthError::MissingToken),
+            Err(error) => {
+                tracing::debug!(target: "bearer_guard::refusal", reason = %error, "request refused");
+                Err(error)
+            }
+        }
+    }
+
+    /// Stage 4, on fresh verdicts and cached ones alike.
+    fn check_revocation(&self, token: &VerifiedToken) -> Result<(), AuthError> {
+        if self.revocation.is_empty() { Ok(()) } else { self.revocation.check(token) }
     }
 
     /// Stages 2 and 4 for a token that did not come from a request (no scheme, no binding).
     pub(crate) async fn run_detached(&self, token: &str) -> Result<VerifiedToken, AuthError> {
         let token = self.sources.check(token)?;
         let verified = self.authenticator.authenticate(token).await?;
-        self.revocation.check(&verified)?;
+        self.check_revocation(&verified)?;
         Ok(verified)
     }
 }

@@ -95,15 +95,29 @@ impl JwsVerifier {
 
     /// Whether a cached verdict's key is still in its issuer's set. Static keys always are.
     pub(crate) async fn key_still_trusted(&self, key: &KeyIdentity) -> bool {
-        if key.is_static {
-            return true;
+        if let Some(trusted) = self.key_still_trusted_now(key) {
+            return trusted;
         }
         match self.issuers.get(key.issuer).map(|i| &i.keys) {
-            Some(KeySource::Static(_)) => true,
             Some(KeySource::Remote(remote)) => {
                 remote.current().await.is_ok_and(|snapshot| snapshot.keys.contains_key(&key.fingerprint))
             }
-            None => false,
+            _ => false,
+        }
+    }
+
+    /// [`key_still_trusted`](Self::key_still_trusted) when it can be told without waiting for a
+    /// key fetch (static keys, or a cached key set before its TTL); `None` otherwise.
+    pub(crate) fn key_still_trusted_now(&self, key: &KeyIdentity) -> Option<bool> {
+        if key.is_static {
+            return Some(true);
+        }
+        match self.issuers.get(key.issuer).map(|i| &i.keys) {
+            Some(KeySource::Static(_)) => Some(true),
+            Some(KeySource::Remote(remote)) => {
+                remote.with_usable(|snapshot| snapshot.keys.contains_key(&key.fingerprint))
+            }
+            None => Some(false),
         }
     }
 

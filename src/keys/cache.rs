@@ -283,17 +283,27 @@ impl RemoteKeys {
     /// background from `refresh_ahead` on). Past the TTL or cold: waits for the one fetch in
     /// flight, and falls back to the stale set only when that fetch fails.
     pub(crate) async fn current(self: &Arc<Self>) -> Result<Arc<Snapshot>, KeyError> {
-        if let Some(snapshot) = self.store.load_full() {
-            match snapshot.freshness(Instant::now(), &self.policy) {
-                Freshness::Fresh => return Ok(snapshot),
-                Freshness::RefreshDue => {
-                    self.refresh_in_background();
-                    return Ok(snapshot);
-                }
-                Freshness::Stale | Freshness::Unusable => {}
-            }
+        if let Some(snapshot) = self.with_usable(Arc::clone) {
+            return Ok(snapshot);
         }
         self.fetch_when_expired().await
+    }
+
+    /// `f` of the cached set when it can be used without waiting: before the TTL (from
+    /// `refresh_ahead` on, a refresh is started in the background). `None` when
+    /// [`current`](Self::current) would have to wait for a fetch. Reads the set without taking a
+    /// reference to it: the cache-hit path of every request comes here.
+    pub(crate) fn with_usable<R>(self: &Arc<Self>, f: impl FnOnce(&Arc<Snapshot>) -> R) -> Option<R> {
+        let guard = self.store.load();
+        let snapshot = guard.as_ref()?;
+        match snapshot.freshness(Instant::now(), &self.policy) {
+            Freshness::Fresh => Some(f(snapshot)),
+            Freshness::RefreshDue => {
+                self.refresh_in_background();
+                Some(f(snapshot))
+            }
+            Freshness::Stale | Freshness::Unusable => None,
+        }
     }
 
     /// Loads the keys unless a usable set is cached: [`current`](Self::current) for start-up

@@ -3,19 +3,17 @@
 //! and their shared [`ResponseFuture`].
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum_core::response::{IntoResponse, Response};
+use axum_core::response::Response;
 use http::Request;
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::body::{self, ResponseBody};
+use crate::body::ResponseBody;
 use crate::error::{AuthError, ConfigError, ScopeMatch};
+pub use crate::future::ResponseFuture;
 use crate::scope::set::{is_role_name, is_scope_token};
 use crate::verified::{AuthState, VerifiedToken};
 
@@ -297,16 +295,15 @@ macro_rules! guard_layer {
             }
 
             fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-                let kind = match self.requirement.refused(request.extensions().get::<AuthState>(), request.headers()) {
+                match self.requirement.refused(request.extensions().get::<AuthState>(), request.headers()) {
                     None => {
                         // Call the service that was driven to readiness; leave a clone in its place.
                         let clone = self.inner.clone();
                         let mut inner = std::mem::replace(&mut self.inner, clone);
-                        FutureKind::Inner { future: inner.call(request) }
+                        ResponseFuture::inner(inner.call(request))
                     }
-                    Some(response) => FutureKind::Refused { response: Some(response) },
-                };
-                ResponseFuture { kind }
+                    Some(response) => ResponseFuture::refused(response),
+                }
             }
         }
     };
@@ -331,54 +328,6 @@ guard_layer!(
     /// token.
     RequireRoleService
 );
-
-pin_project! {
-    /// The response future of [`RequireScopeService`] and [`RequireRoleService`].
-    pub struct ResponseFuture<F> {
-        #[pin]
-        kind: FutureKind<F>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum FutureKind<F> {
-        Inner { #[pin] future: F },
-        Refused { response: Option<Response> },
-    }
-}
-
-impl<F, B, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<http::Response<B>, E>>,
-{
-    type Output = Result<http::Response<ResponseBody<B>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map(|r| r.map(body::let_through)),
-            KindProj::Refused { response } => Poll::Ready(Ok(body::refused(
-                response.take().unwrap_or_else(|| AuthError::MissingLayer.into_response()),
-            ))),
-        }
-    }
-}
-
-impl<F> ResponseFuture<F> {
-    pub(crate) fn inner(future: F) -> Self {
-        Self { kind: FutureKind::Inner { future } }
-    }
-
-    pub(crate) fn refused(response: Response) -> Self {
-        Self { kind: FutureKind::Refused { response: Some(response) } }
-    }
-}
-
-impl<F> fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
 
 #[cfg(test)]
 mod tests {
