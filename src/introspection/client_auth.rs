@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
 use crate::error::ConfigError;
+use crate::keys::AlgSet;
 
 /// Client authentication at the introspection endpoint. `Debug` never prints the secret or key.
 ///
@@ -62,12 +63,7 @@ impl ClientAuth {
     /// EdDSA), with a fresh `jti` and a lifetime of 60 s.
     pub fn private_key_jwt(alg: Algorithm, pem: &[u8]) -> Result<Self, ConfigError> {
         let key = match alg {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => EncodingKey::from_rsa_pem(pem),
+            _ if AlgSet::RSA.contains(alg) => EncodingKey::from_rsa_pem(pem),
             Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem),
             Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
             _ => {

@@ -18,35 +18,44 @@ pub use cache::{KeyCachePolicy, KeySetStats};
 pub use error::{FetchAttempts, KeyError, PrefetchError};
 pub use static_key::StaticKey;
 
-/// A set of algorithms, as a bit set over jsonwebtoken's [`Algorithm`].
+/// Every algorithm this crate knows, with its JOSE name (RFC 7518 §3.1, RFC 8037 §3.1): the one
+/// list that [`AlgSet`]'s bits, [`alg_name`] and the test issuer's key types derive from.
+const ALGORITHMS: [(Algorithm, &str); 12] = [
+    (Algorithm::HS256, "HS256"),
+    (Algorithm::HS384, "HS384"),
+    (Algorithm::HS512, "HS512"),
+    (Algorithm::ES256, "ES256"),
+    (Algorithm::ES384, "ES384"),
+    (Algorithm::RS256, "RS256"),
+    (Algorithm::RS384, "RS384"),
+    (Algorithm::RS512, "RS512"),
+    (Algorithm::PS256, "PS256"),
+    (Algorithm::PS384, "PS384"),
+    (Algorithm::PS512, "PS512"),
+    (Algorithm::EdDSA, "EdDSA"),
+];
+
+/// The JOSE `alg` name of `alg` (`"unknown"` for an algorithm newer than this crate).
+pub(crate) fn alg_name(alg: Algorithm) -> &'static str {
+    ALGORITHMS.iter().find(|(a, _)| *a == alg).map_or("unknown", |(_, name)| name)
+}
+
+/// A set of algorithms, as a bit set over jsonwebtoken's [`Algorithm`] (bit *i* is
+/// `ALGORITHMS[i]`).
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct AlgSet(u16);
-
-const ALL: [Algorithm; 12] = [
-    Algorithm::HS256,
-    Algorithm::HS384,
-    Algorithm::HS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::EdDSA,
-];
 
 impl AlgSet {
     pub(crate) const HMAC: Self = Self(0b111);
     pub(crate) const ES256: Self = Self(1 << 3);
     pub(crate) const ES384: Self = Self(1 << 4);
+    /// RS256/384/512 and PS256/384/512: the algorithms of an RSA key.
     pub(crate) const RSA: Self = Self(0b111111 << 5);
     pub(crate) const EDDSA: Self = Self(1 << 11);
     pub(crate) const ASYMMETRIC: Self = Self(Self::ES256.0 | Self::ES384.0 | Self::RSA.0 | Self::EDDSA.0);
 
     fn bit(alg: Algorithm) -> u16 {
-        let index = ALL.iter().position(|a| *a == alg).unwrap_or(15);
+        let index = ALGORITHMS.iter().position(|(a, _)| *a == alg).unwrap_or(15);
         1 << index
     }
 
@@ -70,8 +79,9 @@ impl AlgSet {
         self.0 == 0
     }
 
+    /// The algorithms in the set, in `ALGORITHMS` order.
     pub(crate) fn iter(self) -> impl Iterator<Item = Algorithm> {
-        ALL.into_iter().filter(move |a| self.contains(*a))
+        ALGORITHMS.into_iter().map(|(a, _)| a).filter(move |a| self.contains(*a))
     }
 }
 
@@ -213,7 +223,21 @@ mod tests {
         assert!(!s.contains(Algorithm::HS256));
         assert!(AlgSet::RSA.contains(Algorithm::PS512));
         assert!(!AlgSet::ASYMMETRIC.contains(Algorithm::HS512));
-        assert_eq!(AlgSet::of(ALL), AlgSet::HMAC.union(AlgSet::ASYMMETRIC));
+        assert_eq!(AlgSet::of(ALGORITHMS.map(|(a, _)| a)), AlgSet::HMAC.union(AlgSet::ASYMMETRIC));
+        assert_eq!(
+            AlgSet::RSA.iter().map(alg_name).collect::<Vec<_>>(),
+            ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
+        );
+    }
+
+    #[test]
+    fn algorithm_names_are_the_jose_names_jsonwebtoken_writes() {
+        for (alg, name) in ALGORITHMS {
+            assert_eq!(alg_name(alg), name);
+            assert_eq!(serde_json::to_value(alg).unwrap(), name, "{alg:?}");
+            assert_eq!(name.parse::<Algorithm>().unwrap(), alg);
+        }
+        assert_eq!(AlgSet::of(ALGORITHMS.map(|(a, _)| a)).iter().count(), ALGORITHMS.len());
     }
 
     fn found(selection: Selection<'_>) -> Vec<(Option<&str>, AlgSet)> {

@@ -38,10 +38,11 @@ use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::keys::{TestKey, alg_name, random_id};
+use super::keys::{TestKey, random_id};
 use super::tokens::now_secs;
 use super::{TestIssuerError, TokenBuilder};
 use crate::backend::install_crypto_provider;
+use crate::keys::alg_name;
 
 /// A DPoP client key: signs proofs and names itself by its RFC 7638 thumbprint.
 pub struct DpopKey {

@@ -10,6 +10,7 @@ use rand::RngCore;
 use serde_json::{Value, json};
 
 use super::{Shared, TestIssuerError};
+use crate::keys::{AlgSet, alg_name};
 
 /// One signing key and its public JWK.
 pub(super) struct TestKey {
@@ -35,12 +36,7 @@ impl TestKey {
         let failed = |e: &dyn fmt::Display| TestIssuerError::KeyGeneration(e.to_string());
         let mut rng = rand::thread_rng();
         let (encoding, mut jwk) = match alg {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => {
+            _ if AlgSet::RSA.contains(alg) => {
                 let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(|e| failed(&e))?;
                 let der = key.to_pkcs1_der().map_err(|e| failed(&e))?;
                 let jwk = json!({
@@ -90,25 +86,6 @@ impl TestKey {
 fn ec_jwk(crv: &str, x: Option<&[u8]>, y: Option<&[u8]>) -> Result<Value, TestIssuerError> {
     let (x, y) = x.zip(y).ok_or_else(|| TestIssuerError::KeyGeneration("EC point is not uncompressed".to_owned()))?;
     Ok(json!({"kty": "EC", "crv": crv, "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)}))
-}
-
-pub(super) fn alg_name(alg: Algorithm) -> &'static str {
-    match alg {
-        Algorithm::HS256 => "HS256",
-        Algorithm::HS384 => "HS384",
-        Algorithm::HS512 => "HS512",
-        Algorithm::ES256 => "ES256",
-        Algorithm::ES384 => "ES384",
-        Algorithm::RS256 => "RS256",
-        Algorithm::RS384 => "RS384",
-        Algorithm::RS512 => "RS512",
-        Algorithm::PS256 => "PS256",
-        Algorithm::PS384 => "PS384",
-        Algorithm::PS512 => "PS512",
-        Algorithm::EdDSA => "EdDSA",
-        // Never reached: keys are only made for the algorithms above.
-        _ => "unknown",
-    }
 }
 
 pub(super) fn random_id(bytes: usize) -> String {

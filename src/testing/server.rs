@@ -20,7 +20,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::Shared;
-use super::keys::{alg_name, jwks_document};
+use super::keys::jwks_document;
+use crate::keys::alg_name;
 
 /// How the JWKS and discovery endpoints misbehave; set with
 /// [`TestIssuer::set_failure`](super::TestIssuer::set_failure).

@@ -10,8 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value, json};
 
-use super::keys::{alg_name, random_id};
+use super::keys::random_id;
 use super::{Shared, TestIssuer, TestIssuerError};
+use crate::keys::alg_name;
 
 /// A token being minted by a [`TestIssuer`]; finish with [`sign`](Self::sign).
 ///

@@ -26,7 +26,7 @@ use self::htu::PublicBase;
 use self::nonce::{NonceCheck, Nonces};
 use super::replay::{ReplayStore, ReplayStoreError};
 use crate::error::{AuthError, InvalidDpopProof, InvalidRequest, InvalidToken, Unavailable};
-use crate::keys::AlgSet;
+use crate::keys::{AlgSet, alg_name};
 
 /// Default accepted age of a proof's `iat` (60 s).
 pub const DEFAULT_DPOP_IAT_BACK: Duration = Duration::from_secs(60);
@@ -169,23 +169,4 @@ impl Dpop {
 /// `ath`: base64url(SHA-256(access token)) (RFC 9449 §4.2).
 pub(crate) fn access_token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
-}
-
-pub(crate) fn alg_name(alg: jsonwebtoken::Algorithm) -> &'static str {
-    use jsonwebtoken::Algorithm as A;
-    match alg {
-        A::ES256 => "ES256",
-        A::ES384 => "ES384",
-        A::RS256 => "RS256",
-        A::RS384 => "RS384",
-        A::RS512 => "RS512",
-        A::PS256 => "PS256",
-        A::PS384 => "PS384",
-        A::PS512 => "PS512",
-        A::EdDSA => "EdDSA",
-        A::HS256 => "HS256",
-        A::HS384 => "HS384",
-        A::HS512 => "HS512",
-        _ => "unknown",
-    }
 }
