@@ -68,19 +68,14 @@ impl Pipeline {
             return Ok((None, binding::Outcome::default()));
         };
         let token = self.authenticator.authenticate(presented.token).await?;
-        let mut outcome = binding::Outcome::default();
-        if !self.binding.is_empty() {
-            outcome = self.binding.check(&token, &presented, request).await.inspect_err(|error| {
-                tracing::debug!(target: "bearer_guard::refusal", reason = %error, "request refused");
-            })?;
-        }
+        let outcome = self.binding.check(&token, &presented, request).await.inspect_err(log_refusal)?;
         self.check_revocation(&token)?;
         Ok((Some(token), outcome))
     }
 
     /// The same verdict as [`run_with_outcome`](Self::run_with_outcome) when no stage has to
     /// wait: a request without a usable token, or a token the verified-token cache vouches for
-    /// (with no binding to check: a DPoP proof is new on every request). `None` when a stage
+    /// (with the Bearer scheme: a DPoP proof is new on every request). `None` when a stage
     /// must wait (a signature to check, keys or an introspection answer to fetch, a proof's
     /// `jti` to record): then the whole pipeline runs. The layer answers most requests from
     /// here, with no future of its own.
@@ -89,11 +84,9 @@ impl Pipeline {
             Ok(Some(presented)) => presented,
             other => return Some(other.map(|_| None)),
         };
-        if !self.binding.is_empty() {
-            return None;
-        }
         let token = self.authenticator.cached_now(presented.token)?;
-        Some(self.check_revocation(&token).map(|()| Some(token)))
+        let bound = self.binding.check_now(&token, &presented, request)?.inspect_err(log_refusal);
+        Some(bound.and_then(|()| self.check_revocation(&token)).map(|()| Some(token)))
     }
 
     /// Stage 1: the request's token, `None` for an anonymous request the guard lets through.
@@ -103,7 +96,7 @@ impl Pipeline {
             Ok(None) if self.allow_anonymous => Ok(None),
             Ok(None) => Err(AuthError::MissingToken),
             Err(error) => {
-                tracing::debug!(target: "bearer_guard::refusal", reason = %error, "request refused");
+                log_refusal(&error);
                 Err(error)
             }
         }
@@ -121,4 +114,9 @@ impl Pipeline {
         self.check_revocation(&verified)?;
         Ok(verified)
     }
+}
+
+/// Refusals of the token and binding stages are logged at DEBUG (the token never is).
+fn log_refusal(error: &AuthError) {
+    tracing::debug!(target: "bearer_guard::refusal", reason = %error, "request refused");
 }

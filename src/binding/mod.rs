@@ -145,46 +145,81 @@ impl Binding {
         presented: &Presented<'_>,
         request: &Parts,
     ) -> Result<Outcome, AuthError> {
-        let cnf = match token.claims().get("cnf") {
-            None => None,
-            Some(Value::Object(cnf)) => Some(cnf),
-            Some(_) => return Err(AuthError::InvalidToken(InvalidToken::InvalidClaim("cnf"))),
-        };
-        let jkt = match cnf.and_then(|c| c.get("jkt")) {
-            None => None,
-            Some(Value::String(jkt)) => Some(jkt.as_str()),
-            Some(_) => return Err(AuthError::InvalidToken(InvalidToken::InvalidClaim("cnf"))),
-        };
+        let cnf = Cnf::of(token)?;
         let mut outcome = Outcome::default();
         match presented.scheme {
-            Scheme::Bearer if jkt.is_some() => {
-                return Err(AuthError::InvalidToken(InvalidToken::DpopBoundTokenAsBearer));
-            }
-            Scheme::Bearer if self.dpop.mode == DpopMode::Required => {
-                return Err(AuthError::InvalidToken(InvalidToken::DpopRequired));
-            }
-            Scheme::Bearer => {}
+            Scheme::Bearer => self.check_bearer(&cnf)?,
             Scheme::Dpop => {
                 let (method, path, headers) = (&request.method, request.uri.path(), &request.headers);
                 let accepted =
-                    self.dpop.check(method, path, headers, presented.token, jkt, crate::clock::now_secs()).await?;
+                    self.dpop.check(method, path, headers, presented.token, cnf.jkt, crate::clock::now_secs()).await?;
                 outcome.dpop_nonce = accepted.fresh_nonce;
             }
         }
-        match cnf.and_then(|c| c.get("x5t#S256")) {
-            None => {}
-            Some(Value::String(x5t)) => self.certificates.check(x5t, &request.headers, &request.extensions)?,
-            Some(_) => return Err(AuthError::InvalidToken(InvalidToken::InvalidClaim("cnf"))),
-        }
+        self.check_certificate(&cnf, request)?;
         Ok(outcome)
+    }
+
+    /// [`check`](Self::check) when it needs no waiting: every request with the Bearer scheme
+    /// (which adds nothing to the answer). `None` for a DPoP proof, whose `jti` must be
+    /// recorded.
+    pub(crate) fn check_now(
+        &self,
+        token: &VerifiedToken,
+        presented: &Presented<'_>,
+        request: &Parts,
+    ) -> Option<Result<(), AuthError>> {
+        match presented.scheme {
+            Scheme::Dpop => None,
+            Scheme::Bearer => Some(Cnf::of(token).and_then(|cnf| {
+                self.check_bearer(&cnf)?;
+                self.check_certificate(&cnf, request)
+            })),
+        }
+    }
+
+    /// A token presented with the Bearer scheme: not DPoP-bound, and DPoP not required.
+    fn check_bearer(&self, cnf: &Cnf<'_>) -> Result<(), AuthError> {
+        if cnf.jkt.is_some() {
+            return Err(AuthError::InvalidToken(InvalidToken::DpopBoundTokenAsBearer));
+        }
+        if self.dpop.mode == DpopMode::Required {
+            return Err(AuthError::InvalidToken(InvalidToken::DpopRequired));
+        }
+        Ok(())
+    }
+
+    /// A certificate-bound token: the connection's client certificate must be the one bound.
+    fn check_certificate(&self, cnf: &Cnf<'_>, request: &Parts) -> Result<(), AuthError> {
+        match cnf.x5t_s256 {
+            None => Ok(()),
+            Some(x5t) => self.certificates.check(x5t, &request.headers, &request.extensions),
+        }
     }
 }
 
-impl Binding {
-    /// Whether there is nothing to check, so the pipeline can skip the stage. Never: a
-    /// DPoP-bound or certificate-bound token is refused without its proof in every mode.
-    pub(crate) fn is_empty(&self) -> bool {
-        false
+/// The confirmation (`cnf`) members of a verified token, RFC 7800.
+struct Cnf<'t> {
+    /// RFC 9449: the thumbprint of the DPoP key the token is bound to.
+    jkt: Option<&'t str>,
+    /// RFC 8705: the thumbprint of the client certificate the token is bound to.
+    x5t_s256: Option<&'t str>,
+}
+
+impl<'t> Cnf<'t> {
+    fn of(token: &'t VerifiedToken) -> Result<Self, AuthError> {
+        let invalid = || AuthError::InvalidToken(InvalidToken::InvalidClaim("cnf"));
+        let cnf = match token.claims().get("cnf") {
+            None => return Ok(Self { jkt: None, x5t_s256: None }),
+            Some(Value::Object(cnf)) => cnf,
+            Some(_) => return Err(invalid()),
+        };
+        let member = |name| match cnf.get(name) {
+            None => Ok(None),
+            Some(Value::String(value)) => Ok(Some(value.as_str())),
+            Some(_) => Err(invalid()),
+        };
+        Ok(Self { jkt: member("jkt")?, x5t_s256: member("x5t#S256")? })
     }
 }
 
