@@ -162,12 +162,12 @@ where
         // Use the service that was driven to readiness; leave a fresh clone in its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         // Most requests are decided without waiting (a token the verified-token cache vouches
         // for, or no usable token at all): no future of our own, no allocation.
         if let Some(verdict) = self.route.pipeline.run_now(&parts) {
-            return match self.route.admit(verdict, parts) {
-                Ok(parts) => ResponseFuture::inner(inner.call(Request::from_parts(parts, body))),
+            return match self.route.admit(verdict, &mut parts) {
+                Ok(()) => ResponseFuture::inner(inner.call(Request::from_parts(parts, body))),
                 Err(refusal) => ResponseFuture::refused(refusal),
             };
         }
@@ -177,7 +177,8 @@ where
                 Ok((token, outcome)) => (Ok(token), outcome.dpop_nonce),
                 Err(error) => (Err(error), None),
             };
-            let parts = this.admit(verdict, parts)?;
+            let mut parts = parts;
+            this.admit(verdict, &mut parts)?;
             let mut answer = inner.call(Request::from_parts(parts, body)).await;
             if let (Ok(response), Some(nonce)) = (&mut answer, nonce.and_then(|n| HeaderValue::from_str(&n).ok())) {
                 response.headers_mut().insert(DPOP_NONCE, nonce);
@@ -196,11 +197,11 @@ struct Route {
 }
 
 impl Route {
-    /// Applies the pipeline's verdict: the route's required scopes, then the request parts with
-    /// the verified token in their extensions, or the refusal (gRPC for gRPC calls, the
+    /// Applies the pipeline's verdict: the route's required scopes, then the verified token goes
+    /// in the request's extensions; or the refusal (gRPC for gRPC calls, the
     /// responder's otherwise: RFC 6750 by default).
-    #[expect(clippy::result_large_err, reason = "the request parts on the other side are as large; both move once")]
-    fn admit(&self, verdict: Result<Option<VerifiedToken>, AuthError>, mut parts: Parts) -> Result<Parts, Response> {
+    #[expect(clippy::result_large_err, reason = "a refusal is built once and moved once")]
+    fn admit(&self, verdict: Result<Option<VerifiedToken>, AuthError>, parts: &mut Parts) -> Result<(), Response> {
         let route_scopes = self.scopes.as_deref().unwrap_or_default();
         let refuse = |error: &AuthError, route_scopes: &[Arc<str>], headers: &http::HeaderMap| {
             let p = &self.pipeline;
@@ -240,6 +241,6 @@ impl Route {
         let (responder, scope_log, rfc6750) =
             (Arc::clone(&p.responder), Arc::clone(&p.scope_log), Arc::clone(&p.rfc6750));
         parts.extensions.insert(AuthState { token, responder, scope_log, rfc6750 });
-        Ok(parts)
+        Ok(())
     }
 }
