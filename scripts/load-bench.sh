@@ -16,8 +16,10 @@
 #   WARMUP [2]        seconds of unmeasured load before each measurement
 #   CONNS [32]        concurrent keep-alive connections (wrk -c)
 #   MODES             space-separated subset of: unprotected bearer-guard-cache-on
-#                     bearer-guard-cache-off jwt-authorizer axum-jwt-auth
-#                     axum-jwt-auth-aws-lc
+#                     bearer-guard-cache-off bearer-guard-key-ttl-2s jwt-authorizer
+#                     axum-jwt-auth axum-jwt-auth-aws-lc
+#                     (bearer-guard-key-ttl-2s: cache on, keys refreshed ahead of a 2 s TTL,
+#                     in the background, all through the run)
 #                     [all of them; without bearer-guard if BG=0]
 #   BG [1]            0: build without the bearer-guard feature (peers only)
 #   SKIP_BUILD [0]    1: reuse benches/load/target/release/load-server as is
@@ -59,7 +61,7 @@ log() { echo "load-bench: $*" >&2; }
 for m in "${MODE_LIST[@]}"; do
   case "$m" in
     unprotected|jwt-authorizer|axum-jwt-auth|axum-jwt-auth-aws-lc) ;;
-    bearer-guard-cache-on|bearer-guard-cache-off)
+    bearer-guard-cache-on|bearer-guard-cache-off|bearer-guard-key-ttl-2s)
       [[ "$BG" == 1 ]] || die "mode $m needs BG=1" ;;
     *) die "unknown mode '$m'" ;;
   esac
@@ -126,6 +128,7 @@ server_args() {
     unprotected) echo "unprotected" ;;
     bearer-guard-cache-on) echo "bearer-guard --cache on" ;;
     bearer-guard-cache-off) echo "bearer-guard --cache off" ;;
+    bearer-guard-key-ttl-2s) echo "bearer-guard --cache on --key-ttl 2" ;;
     jwt-authorizer) echo "jwt-authorizer" ;;
     axum-jwt-auth) echo "axum-jwt-auth --jwt10-crypto rust-crypto" ;;
     axum-jwt-auth-aws-lc) echo "axum-jwt-auth --jwt10-crypto aws-lc" ;;

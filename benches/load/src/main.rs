@@ -1,12 +1,14 @@
 //! `load-server`: the server side of the load benchmark of issue 6.
 //!
 //! ```text
-//! load-server <mode> [--cache on|off] [--jwt10-crypto rust-crypto|aws-lc]
+//! load-server <mode> [--cache on|off] [--key-ttl SECS] [--jwt10-crypto rust-crypto|aws-lc]
 //!             [--listen ADDR] [--token-file PATH]
 //!   mode: unprotected | bearer-guard | jwt-authorizer | axum-jwt-auth
 //! ```
 //!
-//! `--cache` is bearer-guard's verified-token cache (default on).
+//! `--cache` is bearer-guard's verified-token cache (default on); `--key-ttl` its key-set TTL
+//! in seconds (default 600): a short one makes the keys refresh ahead of expiry, in the
+//! background, again and again during a run.
 //! `--jwt10-crypto` is the jsonwebtoken 10 backend axum-jwt-auth verifies with:
 //! `rust-crypto` (default) is what axum-jwt-auth ships with, `aws-lc` the
 //! backend bearer-guard uses.
@@ -63,10 +65,12 @@ struct Args {
     jwt10_aws_lc: bool,
     listen: SocketAddr,
     token_file: std::path::PathBuf,
+    /// bearer-guard's key-set TTL in seconds (`None`: the default, 10 minutes).
+    key_ttl: Option<u64>,
 }
 
 const USAGE: &str = "usage: load-server <unprotected|bearer-guard|jwt-authorizer|axum-jwt-auth> \
-[--cache on|off] [--jwt10-crypto rust-crypto|aws-lc] [--listen 127.0.0.1:8080] [--token-file token.jwt]";
+[--cache on|off] [--key-ttl SECS] [--jwt10-crypto rust-crypto|aws-lc] [--listen 127.0.0.1:8080] [--token-file token.jwt]";
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -84,6 +88,7 @@ fn parse_args() -> Result<Args, String> {
         jwt10_aws_lc: false,
         listen: "127.0.0.1:8080".parse().unwrap(),
         token_file: "token.jwt".into(),
+        key_ttl: None,
     };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -104,6 +109,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--listen" => args.listen = value.parse().map_err(|e| format!("--listen: {e}"))?,
             "--token-file" => args.token_file = value.into(),
+            "--key-ttl" => args.key_ttl = Some(value.parse().map_err(|e| format!("--key-ttl: {e}"))?),
             _ => return Err(format!("unknown flag {flag:?}\n{USAGE}")),
         }
     }
@@ -165,7 +171,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     // ---- the benchmarked app --------------------------------------------------
     let app = match args.mode {
         Mode::Unprotected => Router::new().route("/hello", get(hello_unprotected)),
-        Mode::BearerGuard => bearer_guard_app(&issuer, &jwks_uri, args.cache)?,
+        Mode::BearerGuard => bearer_guard_app(&issuer, &jwks_uri, args.cache, args.key_ttl)?,
         Mode::JwtAuthorizer => jwt_authorizer::app(&issuer, &jwks_uri).await?,
         Mode::AxumJwtAuth => axum_jwt_auth_app(&issuer, &jwks_uri).await?,
     };
@@ -216,24 +222,30 @@ fn hello_from_claims(claims: &BenchClaims) -> Response {
 // ---- (b) bearer-guard -------------------------------------------------------------
 
 #[cfg(feature = "bearer-guard")]
-fn bearer_guard_app(issuer: &str, jwks_uri: &str, cache: bool) -> Result<Router, BoxError> {
-    use bearer_guard::{BearerGuard, Claims};
+fn bearer_guard_app(issuer: &str, jwks_uri: &str, cache: bool, key_ttl: Option<u64>) -> Result<Router, BoxError> {
+    use bearer_guard::{BearerGuard, Claims, KeyCachePolicy};
 
     async fn hello(Claims(c): Claims<BenchClaims>) -> Response {
         hello_from_claims(&c)
     }
 
+    let mut policy = KeyCachePolicy::default();
+    if let Some(secs) = key_ttl {
+        policy.default_ttl = std::time::Duration::from_secs(secs);
+        policy.min_ttl = policy.default_ttl.min(policy.min_ttl);
+    }
     let guard = BearerGuard::builder()
         .issuer(issuer)
         .audience(AUDIENCE)
         .jwks_uri(jwks_uri)
         .verified_token_cache(cache)
+        .key_cache_policy(policy)
         .build()?;
     Ok(Router::new().route("/hello", get(hello)).route_layer(guard.layer()))
 }
 
 #[cfg(not(feature = "bearer-guard"))]
-fn bearer_guard_app(_: &str, _: &str, _: bool) -> Result<Router, BoxError> {
+fn bearer_guard_app(_: &str, _: &str, _: bool, _: Option<u64>) -> Result<Router, BoxError> {
     Err("this load-server was built without the `bearer-guard` feature".into())
 }
 
