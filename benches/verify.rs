@@ -139,8 +139,7 @@ fn bare_service() -> impl tower::Service<
     Response = axum::response::Response,
     Error = Infallible,
     Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send,
-> + Clone
-+ Copy
+> + Copy
 + Send
 + 'static {
     tower::service_fn(|_: Request<Body>| async { Ok::<_, Infallible>(axum::response::Response::new(Body::empty())) })
