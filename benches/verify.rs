@@ -38,16 +38,7 @@ fn verify(c: &mut Criterion) {
         let mut validation = Validation::new(alg);
         validation.set_issuer(&[issuer.issuer()]);
         validation.set_audience(&[TestIssuer::DEFAULT_AUDIENCE]);
-        let guard = |cache: bool| {
-            BearerGuard::builder()
-                .issuer(issuer.issuer())
-                .audience(TestIssuer::DEFAULT_AUDIENCE)
-                .jwks_uri(issuer.jwks_uri())
-                .verified_token_cache(cache)
-                .build()
-                .expect("guard")
-        };
-        let (uncached, cached) = (guard(false), guard(true));
+        let (uncached, cached) = (guard_for(&issuer, false), guard_for(&issuer, true));
         rt.block_on(async {
             uncached.verify(&token).await.expect("verifies");
             cached.verify(&token).await.expect("verifies");
@@ -108,12 +99,7 @@ fn request(c: &mut Criterion) {
     let rt = runtime();
     let issuer = rt.block_on(TestIssuer::start_with(&[Algorithm::ES256]));
     let token = format!("Bearer {}", issuer.token().scopes(["notes:read"]).sign().expect("token"));
-    let guard = BearerGuard::builder()
-        .issuer(issuer.issuer())
-        .audience(TestIssuer::DEFAULT_AUDIENCE)
-        .jwks_uri(issuer.jwks_uri())
-        .build()
-        .expect("guard");
+    let guard = guard_for(&issuer, true);
     let open = Router::new().route("/", get(|| async { "ok" }));
     let guarded = Router::new().route("/", get(|| async { "ok" })).route_layer(guard.layer());
     let scoped = Router::new()
@@ -130,6 +116,17 @@ fn request(c: &mut Criterion) {
     group.bench_function("bearer-guard layer", |b| b.iter(|| send(&guarded)));
     group.bench_function("bearer-guard layer + require_scopes", |b| b.iter(|| send(&scoped)));
     group.finish();
+}
+
+/// The guard of every benchmark with a `TestIssuer`: its issuer, audience and JWKS.
+fn guard_for(issuer: &TestIssuer, cache: bool) -> BearerGuard {
+    BearerGuard::builder()
+        .issuer(issuer.issuer())
+        .audience(TestIssuer::DEFAULT_AUDIENCE)
+        .jwks_uri(issuer.jwks_uri())
+        .verified_token_cache(cache)
+        .build()
+        .expect("guard")
 }
 
 /// A `tower` service that answers `200` with an empty body: what the layer wraps in the
@@ -153,12 +150,7 @@ fn hit_path(c: &mut Criterion) {
     for alg in [Algorithm::RS256, Algorithm::ES256] {
         let issuer = rt.block_on(TestIssuer::start_with(&[alg]));
         let token = format!("Bearer {}", issuer.token().scopes(["notes:read"]).sign().expect("token"));
-        let guard = BearerGuard::builder()
-            .issuer(issuer.issuer())
-            .audience(TestIssuer::DEFAULT_AUDIENCE)
-            .jwks_uri(issuer.jwks_uri())
-            .build()
-            .expect("guard");
+        let guard = guard_for(&issuer, true);
         let bare = bare_service();
         let guarded = guard.layer().layer(bare);
         let request = || Request::get("/").header("authorization", &token).body(Body::empty()).expect("request");
@@ -189,12 +181,7 @@ fn claims_extractor(c: &mut Criterion) {
     let rt = runtime();
     let issuer = rt.block_on(TestIssuer::start_with(&[Algorithm::ES256]));
     let token = format!("Bearer {}", issuer.token().subject("alice").scopes(["notes:read"]).sign().expect("token"));
-    let guard = BearerGuard::builder()
-        .issuer(issuer.issuer())
-        .audience(TestIssuer::DEFAULT_AUDIENCE)
-        .jwks_uri(issuer.jwks_uri())
-        .build()
-        .expect("guard");
+    let guard = guard_for(&issuer, true);
     let plain = Router::new().route("/", get(|| async { "ok" })).route_layer(guard.layer());
     let typed = Router::new()
         .route(

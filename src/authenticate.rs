@@ -81,11 +81,7 @@ impl Authenticator {
     /// verified it is still in its issuer's set.
     async fn cached(&self, cache: &VerifiedCache, token: &str) -> Option<VerifiedToken> {
         let entry = cache.get(token)?;
-        let verdict = match self.entry_verdict_now(&entry) {
-            Some(verdict) => verdict,
-            None => self.jws.key_still_trusted(&entry.key).await,
-        };
-        if verdict {
+        if !self.expired(&entry) && self.jws.key_still_trusted(&entry.key).await {
             return Some(entry.token);
         }
         cache.remove(token);
@@ -95,22 +91,21 @@ impl Authenticator {
     /// The cached verdict on `token` when it can be given without waiting: a hit whose `exp`
     /// has not passed and whose key is in a key set that needs no fetch. `None` sends the token
     /// down the whole of [`authenticate`](Self::authenticate) (a miss, an expired entry, keys
-    /// to fetch, or every token introspected).
+    /// to fetch, or every token introspected), which also drops an entry that no longer holds.
     pub(crate) fn cached_now(&self, token: &str) -> Option<VerifiedToken> {
         let cache = self.cache.as_ref()?;
         if self.introspection.as_ref().is_some_and(|i| i.mode() == IntrospectionMode::All) {
             return None;
         }
         let entry = cache.get(token)?;
-        self.entry_verdict_now(&entry)?.then_some(entry.token)
+        if self.expired(&entry) {
+            return None;
+        }
+        self.jws.key_still_trusted_now(&entry.key)?.then_some(entry.token)
     }
 
-    /// `Some(false)` when the entry's `exp` (with leeway) has passed or its key left the set,
-    /// `Some(true)` when it still holds, `None` when the key set must be fetched to tell.
-    fn entry_verdict_now(&self, entry: &Entry) -> Option<bool> {
-        if now_secs() > entry.token.expires_at_secs() + self.jws.leeway as f64 {
-            return Some(false);
-        }
-        self.jws.key_still_trusted_now(&entry.key)
+    /// Whether the entry's token is past `exp` (with leeway).
+    fn expired(&self, entry: &Entry) -> bool {
+        now_secs() > entry.token.expires_at_secs() + self.jws.leeway as f64
     }
 }
