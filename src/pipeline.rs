@@ -69,7 +69,7 @@ impl Pipeline {
         };
         let token = self.authenticator.authenticate(presented.token).await?;
         let outcome = self.binding.check(&token, &presented, request).await.inspect_err(log_refusal)?;
-        self.check_revocation(&token)?;
+        self.revocation.check(&token)?;
         Ok((Some(token), outcome))
     }
 
@@ -86,7 +86,7 @@ impl Pipeline {
         };
         let token = self.authenticator.cached_now(presented.token)?;
         let bound = self.binding.check_now(&token, &presented, request)?.inspect_err(log_refusal);
-        Some(bound.and_then(|()| self.check_revocation(&token)).map(|()| Some(token)))
+        Some(bound.and_then(|()| self.revocation.check(&token)).map(|()| Some(token)))
     }
 
     /// Stage 1: the request's token, `None` for an anonymous request the guard lets through.
@@ -102,16 +102,11 @@ impl Pipeline {
         }
     }
 
-    /// Stage 4, on fresh verdicts and cached ones alike.
-    fn check_revocation(&self, token: &VerifiedToken) -> Result<(), AuthError> {
-        if self.revocation.is_empty() { Ok(()) } else { self.revocation.check(token) }
-    }
-
     /// Stages 2 and 4 for a token that did not come from a request (no scheme, no binding).
     pub(crate) async fn run_detached(&self, token: &str) -> Result<VerifiedToken, AuthError> {
         let token = self.sources.check(token)?;
         let verified = self.authenticator.authenticate(token).await?;
-        self.check_revocation(&verified)?;
+        self.revocation.check(&verified)?;
         Ok(verified)
     }
 }

@@ -223,11 +223,6 @@ impl Revocation {
             None => Ok(()),
         }
     }
-
-    /// Whether there is nothing to check, so the pipeline can skip the stage.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_none()
-    }
 }
 
 /// The revocation list of a guard: [`BearerGuard::revocations`](crate::BearerGuard::revocations).
